@@ -51,9 +51,17 @@ ROSTER = Source(
     (
         Field("township", "乡镇", ("镇(街道)", "乡镇(街道)", "镇街", "所在镇"), required=True),
         Field("village", "行政村", ("村", "村(居)", "村委会", "所在村"), required=True),
-        Field("household_id", "户编号", ("户号", "家庭编号", "户代码"), required=True, household=True),
+        Field(
+            "household_id", "户编号", ("户号", "家庭编号", "户代码"), required=True, household=True
+        ),
         Field("name", "姓名", ("成员姓名", "人员姓名"), required=True, personal=True),
-        Field("id_number", "证件号码", ("身份证号", "身份证号码", "公民身份号码", "身份证"), required=True, personal=True),
+        Field(
+            "id_number",
+            "证件号码",
+            ("身份证号", "身份证号码", "公民身份号码", "身份证"),
+            required=True,
+            personal=True,
+        ),
         Field("sex", "性别"),
         Field("relation", "与户主关系", ("关系", "与户主的关系"), required=True),
         Field("labour", "劳动技能", ("劳动能力",), required=True),
@@ -62,7 +70,13 @@ ROSTER = Source(
         Field("person_status", "人员状态", ("成员状态",)),
         Field("attribute", "贫困户属性", ("户属性", "贫困类型"), required=True, household=True),
         Field("family_size", "家庭人口", ("家庭人口数", "户人口"), household=True),
-        Field("income", "年人均可支配收入", ("人均可支配收入", "年人均纯收入", "人均纯收入"), required=True, household=True),
+        Field(
+            "income",
+            "年人均可支配收入",
+            ("人均可支配收入", "年人均纯收入", "人均纯收入"),
+            required=True,
+            household=True,
+        ),
         Field("exit_status", "脱贫状态", ("是否脱贫",), required=True, household=True),
         Field("exit_year", "脱贫年度", ("脱贫年份",), household=True),
         Field("housing", "住房安全", ("住房情况",), household=True),
@@ -103,7 +117,9 @@ DIBAO = Source(
         Field("village", "村(居)", ("行政村", "村(社区)")),
         Field("family_id", "家庭编号", ("低保证号", "低保证编号"), required=True),
         Field("name", "姓名", required=True, personal=True),
-        Field("id_number", "证件号码", ("身份证号码", "公民身份号码"), required=True, personal=True),
+        Field(
+            "id_number", "证件号码", ("身份证号码", "公民身份号码"), required=True, personal=True
+        ),
         Field("relation", "与户主关系"),
         Field("category", "保障类别", ("救助类别",), required=True),
         Field("family_size", "保障人数"),
@@ -121,7 +137,9 @@ ENROLMENT = Source(
     (
         Field("insured_key", "个人编号"),
         Field("name", "姓名", required=True, personal=True),
-        Field("id_number", "证件号码", ("公民身份号码", "身份证号码"), required=True, personal=True),
+        Field(
+            "id_number", "证件号码", ("公民身份号码", "身份证号码"), required=True, personal=True
+        ),
         Field("sex", "性别"),
         Field("birth_date", "出生日期"),
         Field("year", "参保年度", required=True),
@@ -177,9 +195,25 @@ HOUSING = {"安全": (), "C级危房": ("C级",), "D级危房": ("D级",), "已�
 SCHOOL = {
     v: ()
     for v in (
-        "学前教育", "小学一年级", "小学二年级", "小学三年级", "小学四年级", "小学五年级",
-        "小学六年级", "七年级", "八年级", "九年级", "高中一年级", "高中二年级", "高中三年级",
-        "中职一年级", "中职二年级", "中职三年级", "大专及以上", "非在校生", "义务教育阶段辍学",
+        "学前教育",
+        "小学一年级",
+        "小学二年级",
+        "小学三年级",
+        "小学四年级",
+        "小学五年级",
+        "小学六年级",
+        "七年级",
+        "八年级",
+        "九年级",
+        "高中一年级",
+        "高中二年级",
+        "高中三年级",
+        "中职一年级",
+        "中职二年级",
+        "中职三年级",
+        "大专及以上",
+        "非在校生",
+        "义务教育阶段辍学",
     )
 }
 DIBAO_CATEGORY = {"农村低保": (), "城市低保": (), "特困供养": ("特困人员", "五保")}

@@ -44,7 +44,11 @@ class Settings:
 def load_settings(database_url: str | None = None, home: str | Path | None = None) -> Settings:
     """Settings from the environment; explicit arguments (the CLI's --db) win."""
     home_path = Path(home or os.environ.get("FUPIN_HOME", "./var")).resolve()
-    url = database_url or os.environ.get("FUPIN_DATABASE_URL") or f"sqlite:///{home_path / 'fupin.db'}"
+    url = (
+        database_url
+        or os.environ.get("FUPIN_DATABASE_URL")
+        or f"sqlite:///{home_path / 'fupin.db'}"
+    )
     return Settings(
         home=home_path,
         database_url=url,
@@ -102,7 +106,9 @@ def load_policy(path: Path | None = None) -> Policy:
         overdue_days=city["overdue_days"],
         support_units=dict(data["support_units"]),
         years={
-            int(y): YearPolicy(int(y), v["exit_line"], v["village_exit_line"], v["target_persons_out"])
+            int(y): YearPolicy(
+                int(y), v["exit_line"], v["village_exit_line"], v["target_persons_out"]
+            )
             for y, v in data["years"].items()
         },
     )

@@ -18,9 +18,13 @@ import polars as pl
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
 
-PROVENANCE: dict[str, pl.DataType] = {"file_id": pl.Int64(), "sheet": pl.Utf8(), "row_no": pl.Int64()}
+PROVENANCE: dict[str, pl.DataType] = {
+    "file_id": pl.Int64(),
+    "sheet": pl.Utf8(),
+    "row_no": pl.Int64(),
+}
 
-S, I, F, D, B = pl.Utf8(), pl.Int64(), pl.Float64(), pl.Date(), pl.Boolean()
+S, I, F, D, B = pl.Utf8(), pl.Int64(), pl.Float64(), pl.Date(), pl.Boolean()  # noqa: E741
 
 
 def staged_schema(source: Source) -> dict[str, pl.DataType]:

@@ -95,7 +95,11 @@ def parse_id(raw: object) -> ParsedId:
         if not _valid_birth(body[6:14]):
             return ParsedId(text, cleaned, BAD_DATE)
         return ParsedId(text, body + check_char(body), LEGACY15)
-    if len(cleaned) == 18 and cleaned[:17].isdigit() and (cleaned[17].isdigit() or cleaned[17] == "X"):
+    if (
+        len(cleaned) == 18
+        and cleaned[:17].isdigit()
+        and (cleaned[17].isdigit() or cleaned[17] == "X")
+    ):
         if cleaned.endswith("000") and looks_excel_mangled(cleaned, raw):
             return ParsedId(text, cleaned, EXCEL_MANGLED)
         if not _valid_birth(cleaned[6:14]):
@@ -115,6 +119,18 @@ def looks_excel_mangled(cleaned: str, raw: object) -> bool:
     if isinstance(raw, (int, float)):
         return True
     return check_char(cleaned[:17]) != cleaned[17]
+
+
+def mask_id_expr(expr: pl.Expr) -> pl.Expr:
+    """`mask_id` for a whole column of normalised IDs."""
+    n = expr.str.len_chars()
+    return (
+        pl.when(n > 10)
+        .then(expr.str.slice(0, 6) + pl.lit("*" * 8) + expr.str.slice(-4, 4))
+        .when(n > 0)
+        .then(expr.str.slice(0, 2) + pl.lit("****"))
+        .otherwise(pl.lit(""))
+    )
 
 
 def is_valid_id(raw: object) -> bool:
@@ -141,8 +157,8 @@ def mask_id(identity: str | None) -> str:
     if not identity:
         return ""
     if len(identity) <= 10:
-        return identity[:2] + "*" * max(len(identity) - 2, 0)
-    return identity[:6] + "*" * (len(identity) - 10) + identity[-4:]
+        return identity[:2] + "****"
+    return identity[:6] + "*" * 8 + identity[-4:]
 
 
 def parse_id_column(frame: pl.DataFrame, column: str, prefix: str = "id") -> pl.DataFrame:
@@ -159,6 +175,10 @@ def parse_id_column(frame: pl.DataFrame, column: str, prefix: str = "id") -> pl.
             f"{prefix}_norm": [p.normalised for p in parsed],
             f"{prefix}_status": [p.status for p in parsed],
         },
-        schema={column: frame.schema[column], f"{prefix}_norm": pl.Utf8, f"{prefix}_status": pl.Utf8},
+        schema={
+            column: frame.schema[column],
+            f"{prefix}_norm": pl.Utf8,
+            f"{prefix}_status": pl.Utf8,
+        },
     )
     return frame.join(lookup, on=column, how="left", nulls_equal=True)

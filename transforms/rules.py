@@ -1,0 +1,723 @@
+"""The reconciliation rules R01-R15 of findings.md, one small pure function each.
+
+Every rule takes a `RuleInputs` (frames of the data in force, already resolved to
+identities) and returns findings in the `transforms.frames.FINDING` contract: a stable key,
+the township/village the finding belongs to, the evidence rows, and a detail sentence in
+Chinese in which names and ID numbers are masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+
+import polars as pl
+
+from config.schema import LABOUR_CAPABLE
+from transforms import ids
+from transforms.frames import FINDING, conform, empty
+from transforms.names import mask_name_expr, same_pinyin
+
+ACTIVE = "正常"
+DROPOUT = "义务教育阶段辍学"
+DANGEROUS = ("C级危房", "D级危房")
+DIBAO_LIKE = ("低保贫困户", "特困供养贫困户")
+EXITED = "已脱贫"
+SOURCE_ZH = {
+    "roster": "花名册",
+    "dibao": "民政低保/特困名册",
+    "enrolment": "医保参保名册",
+    "settlement": "医保结算明细",
+}
+
+
+@dataclass
+class RuleInputs:
+    """Everything the rules read. `persons` carries the identity columns of
+    transforms.identity.resolve_roster; the extracts carry `identity` from source_identity."""
+
+    persons: pl.DataFrame
+    dibao: pl.DataFrame
+    enrolment: pl.DataFrame
+    settlements: pl.DataFrame
+    as_of: date
+    exit_lines: dict[int, float]
+    housing_deadline: date = date(2017, 12, 31)
+    assistance_share: float = 0.70
+    assistance_tolerance: float = 0.5
+    file_names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def year(self) -> int:
+        return self.as_of.year
+
+    def where(self, prefix: str = "") -> pl.Expr:
+        """「文件」第N行, as a clerk finds the row in Excel."""
+        names = pl.DataFrame(
+            {"file_id": list(self.file_names), "name": list(self.file_names.values())},
+            schema={"file_id": pl.Int64, "name": pl.Utf8},
+        )
+        file_name = pl.col(f"{prefix}file_id").replace_strict(
+            names["file_id"], names["name"], default=pl.lit("?"), return_dtype=pl.Utf8
+        )
+        return pl.format("《{}》第{}行", file_name, pl.col(f"{prefix}row_no"))
+
+    # ---- shared views, computed once per run ----
+    @cached_property
+    def active(self) -> pl.DataFrame:
+        return self.persons.filter(pl.col("person_status") == ACTIVE)
+
+    @cached_property
+    def active_identified(self) -> pl.DataFrame:
+        return self.active.filter(pl.col("identity").is_not_null())
+
+    @cached_property
+    def households(self) -> pl.DataFrame:
+        """One row per roster household in force, with what the household rules need."""
+        p = self.persons
+        is_active = pl.col("person_status") == ACTIVE
+        head_first = p.sort(pl.col("relation") != "户主", "file_id", "row_no")
+        return head_first.group_by("household_id", maintain_order=True).agg(
+            pl.col("township_code").first(),
+            pl.col("village").first(),
+            pl.col("attribute").drop_nulls().first(),
+            pl.col("income").drop_nulls().first(),
+            pl.col("exit_status").drop_nulls().first(),
+            pl.col("exit_year").drop_nulls().first(),
+            pl.col("housing").drop_nulls().first(),
+            pl.col("support_cadre").drop_nulls().first(),
+            pl.col("file_id").first(),
+            pl.col("sheet").first(),
+            pl.col("row_no").first(),
+            pl.col("name").first().alias("head_name"),
+            active=is_active.any(),
+            labour_capable=(is_active & pl.col("labour").is_in(LABOUR_CAPABLE)).any(),
+            dropout=(is_active & (pl.col("school") == DROPOUT)).any(),
+            active_identities=pl.col("identity").filter(
+                is_active & pl.col("identity").is_not_null()
+            ),
+            evidence=_evidence_list("roster"),
+        )
+
+    @cached_property
+    def covered(self) -> pl.DataFrame:
+        """低保/特困 rows covering their identity at D."""
+        d = self.as_of
+        return self.dibao.filter(
+            pl.col("identity").is_not_null()
+            & (pl.col("status") == "在保")
+            & (pl.col("start_date") <= d)
+            & (pl.col("stop_date").is_null() | (pl.col("stop_date") > d))
+        )
+
+    @cached_property
+    def insured(self) -> pl.DataFrame:
+        """Enrolment rows insuring their identity in Y."""
+        return self.enrolment.filter(
+            pl.col("identity").is_not_null()
+            & (pl.col("year") == self.year)
+            & (pl.col("enrol_status") == "参保缴费")
+        )
+
+    @cached_property
+    def deceased(self) -> pl.DataFrame:
+        """identity → the first source row saying the person died (on or before D for 低保)."""
+        by_insurance = self.enrolment.filter(
+            pl.col("identity").is_not_null() & (pl.col("person_status") == "死亡")
+        ).select(
+            "identity",
+            "file_id",
+            "row_no",
+            source=pl.lit("enrolment"),
+            died=pl.lit(None, pl.Date),
+        )
+        by_dibao = self.dibao.filter(
+            pl.col("identity").is_not_null()
+            & (pl.col("stop_reason") == "死亡")
+            & pl.col("stop_date").is_not_null()
+            & (pl.col("stop_date") <= self.as_of)
+        ).select("identity", "file_id", "row_no", source=pl.lit("dibao"), died=pl.col("stop_date"))
+        return pl.concat([by_dibao, by_insurance]).unique(
+            "identity", keep="first", maintain_order=True
+        )
+
+
+def _evidence_list(source: str) -> pl.Expr:
+    """JSON list of the source rows in a group (used inside group_by.agg)."""
+    return pl.format("[{}]", _evidence_one(source).str.join(","))
+
+
+def _evidence_one(source: str, prefix: str = "") -> pl.Expr:
+    return pl.format(
+        '{"source":"{}","file_id":{},"sheet":"{}","row_no":{}}',
+        pl.lit(source),
+        pl.col(f"{prefix}file_id"),
+        pl.col(f"{prefix}sheet").fill_null(""),
+        pl.col(f"{prefix}row_no"),
+    )
+
+
+def _who(name: str = "name", identity: str = "identity") -> pl.Expr:
+    return pl.format("{}（{}）", mask_name_expr(pl.col(name)), ids.mask_id_expr(pl.col(identity)))
+
+
+def _person_finding(
+    frame: pl.DataFrame, rule: str, detail: pl.Expr, evidence: pl.Expr | None = None
+) -> pl.DataFrame:
+    """Person findings keyed by identity: one per identity, on its first roster row."""
+    out = frame.unique("identity", keep="first", maintain_order=True).select(
+        rule=pl.lit(rule),
+        key=pl.col("identity"),
+        township_code="township_code",
+        village="village",
+        household_id="household_id",
+        person_id="identity",
+        id_as_written="id_norm",
+        detail=detail,
+        evidence=pl.format("[{}]", evidence if evidence is not None else _evidence_one("roster")),
+    )
+    return conform(out, FINDING)
+
+
+def _household_finding(frame: pl.DataFrame, rule: str, detail: pl.Expr) -> pl.DataFrame:
+    out = frame.select(
+        rule=pl.lit(rule),
+        key=pl.col("household_id"),
+        township_code="township_code",
+        village="village",
+        household_id="household_id",
+        detail=detail,
+        evidence="evidence",
+    )
+    return conform(out, FINDING)
+
+
+# ---------------------------------------------------------------- person rules
+def r01_uninsured(x: RuleInputs) -> pl.DataFrame:
+    """应参未参: active, identified, not insured in Y, and not deceased (R05 reports those)."""
+    rows = x.active_identified.join(
+        x.insured.select("identity").unique(), on="identity", how="anti"
+    ).join(x.deceased.select("identity"), on="identity", how="anti")
+    detail = pl.format(
+        "{}为建档立卡贫困人口（户编号{}，{}），{}年度医保参保名册中无参保缴费记录。请落实参保，个人缴费部分由政府全额资助。",
+        _who(),
+        pl.col("household_id"),
+        x.where(),
+        pl.lit(x.year),
+    )
+    return _person_finding(rows, "R01", detail)
+
+
+def r02_insurance_unsubsidized(x: RuleInputs) -> pl.DataFrame:
+    """参保未资助: insured in Y, but no insured row of Y carries a subsidy category."""
+    subsidy = x.insured.group_by("identity").agg(
+        unsubsidized=(pl.col("subsidy") == "无").all(),
+        e_file_id=pl.col("file_id").first(),
+        e_row_no=pl.col("row_no").first(),
+        e_sheet=pl.col("sheet").first(),
+    )
+    rows = x.active_identified.join(
+        subsidy.filter(pl.col("unsubsidized")), on="identity", how="inner"
+    )
+    detail = pl.format(
+        "{}（户编号{}）{}年度已参保，但医保参保名册（{}）资助类别为“无”。建档立卡贫困人口个人缴费应由政府全额资助，请会同医保局更正资助类别。",
+        _who(),
+        pl.col("household_id"),
+        pl.lit(x.year),
+        x.where("e_"),
+    )
+    evidence = pl.format("{},{}", _evidence_one("roster"), _evidence_one("enrolment", "e_"))
+    return _person_finding(rows, "R02", detail, evidence)
+
+
+def r05_deceased_listed(x: RuleInputs) -> pl.DataFrame:
+    """死亡未销号: an active person whom insurance or civil affairs records as dead."""
+    dead = x.deceased.rename({"file_id": "d_file_id", "row_no": "d_row_no"})
+    rows = x.active_identified.join(dead, on="identity", how="inner")
+    source = pl.col("source").replace_strict(SOURCE_ZH, return_dtype=pl.Utf8)
+    when = (
+        pl.when(pl.col("died").is_not_null())
+        .then(pl.format("于{}", pl.col("died")))
+        .otherwise(pl.lit(""))
+    )
+    detail = pl.format(
+        "{}记载{}已{}死亡（{}），花名册（{}，户编号{}）人员状态仍为“正常”。请核实后办理销号。",
+        source,
+        _who(),
+        when,
+        x.where("d_"),
+        x.where(),
+        pl.col("household_id"),
+    )
+    evidence = pl.format(
+        '{},{"source":"{}","file_id":{},"sheet":"","row_no":{}}',
+        _evidence_one("roster"),
+        pl.col("source"),
+        pl.col("d_file_id"),
+        pl.col("d_row_no"),
+    )
+    return _person_finding(rows, "R05", detail, evidence)
+
+
+def r06_duplicate_person(x: RuleInputs) -> pl.DataFrame:
+    """重复登记: one identity on more than one active roster row."""
+    rows = x.active_identified.with_columns(place=x.where())
+    dup = (
+        rows.group_by("identity", maintain_order=True)
+        .agg(
+            pl.col("township_code").first(),
+            pl.col("village").first(),
+            pl.col("household_id").first(),
+            pl.col("id_norm").first(),
+            pl.col("name").first(),
+            n=pl.len(),
+            households=pl.col("household_id").unique(maintain_order=True).str.join("、"),
+            places=pl.col("place").str.join("、"),
+            evidence=_evidence_list("roster"),
+        )
+        .filter(pl.col("n") > 1)
+    )
+    out = dup.select(
+        rule=pl.lit("R06"),
+        key="identity",
+        township_code="township_code",
+        village="village",
+        household_id="household_id",
+        person_id="identity",
+        id_as_written="id_norm",
+        detail=pl.format(
+            "{}在花名册中重复登记{}次（户编号{}；{}）。请核实后保留一条。",
+            _who(),
+            pl.col("n"),
+            pl.col("households"),
+            pl.col("places"),
+        ),
+        evidence="evidence",
+    )
+    return conform(out, FINDING)
+
+
+_REASON_ZH = {
+    ids.BAD_CHECK: "校验码不符",
+    ids.BAD_DATE: "出生日期无效",
+    ids.BAD_FORMAT: "位数或字符不符合规范",
+    ids.EXCEL_MANGLED: "在Excel中被存为数字，后几位已丢失",
+}
+
+
+def _invalid_written(x: RuleInputs) -> pl.DataFrame:
+    """Roster rows whose written ID is invalid (blank IDs are a data-quality issue instead)."""
+    return x.persons.filter(
+        ~pl.col("id_status").is_in([ids.VALID, ids.LEGACY15, ids.BLANK])
+        & pl.col("id_norm").is_not_null()
+    ).unique("id_norm", keep="first", maintain_order=True)
+
+
+def _diff_positions(written: str, suggested: str) -> str:
+    pos = [str(i + 1) for i, (a, b) in enumerate(zip(written, suggested, strict=False)) if a != b]
+    return "、".join(pos)
+
+
+def r07_id_suspected_typo(x: RuleInputs) -> pl.DataFrame:
+    """证件号码疑似错录: invalid as written, exactly one same-name candidate (the suggestion)."""
+    rows = _invalid_written(x).filter(pl.col("suggested_id").is_not_null())
+    positions = [
+        _diff_positions(w, s) for w, s in zip(rows["id_norm"], rows["suggested_id"], strict=True)
+    ]
+    rows = rows.with_columns(positions=pl.Series(positions, dtype=pl.Utf8))
+    reason = pl.col("id_status").replace_strict(_REASON_ZH, default="无效", return_dtype=pl.Utf8)
+    detail = pl.format(
+        "{}（{}，户编号{}）证件号码“{}”{}；民政或医保数据中同名人员的证件号码为{}（第{}位不同），疑似错录。请核对身份证原件后更正。",
+        mask_name_expr(pl.col("name")),
+        x.where(),
+        pl.col("household_id"),
+        ids.mask_id_expr(pl.col("id_norm")),
+        reason,
+        ids.mask_id_expr(pl.col("suggested_id")),
+        pl.col("positions"),
+    )
+    out = rows.select(
+        rule=pl.lit("R07"),
+        key="id_norm",
+        township_code="township_code",
+        village="village",
+        household_id="household_id",
+        person_id="suggested_id",
+        id_as_written="id_norm",
+        suggested_id="suggested_id",
+        detail=detail,
+        evidence=pl.format("[{}]", _evidence_one("roster")),
+    )
+    return conform(out, FINDING)
+
+
+def r08_invalid_id(x: RuleInputs) -> pl.DataFrame:
+    """证件号码无效: invalid as written and no single suggestion (candidates listed)."""
+    rows = _invalid_written(x).filter(pl.col("suggested_id").is_null())
+    n = pl.col("candidates").list.len().fill_null(0)
+    masked = pl.col("candidates").list.eval(ids.mask_id_expr(pl.element())).list.join("、")
+    cands = (
+        pl.when(n > 1).then(pl.format("；同名候选号码{}个：{}", n, masked)).otherwise(pl.lit(""))
+    )
+    reason = pl.col("id_status").replace_strict(_REASON_ZH, default="无效", return_dtype=pl.Utf8)
+    detail = pl.format(
+        "{}（{}，户编号{}）证件号码“{}”{}，无法从民政、医保数据中唯一确定正确号码{}。请核对身份证原件后更正。",
+        mask_name_expr(pl.col("name")),
+        x.where(),
+        pl.col("household_id"),
+        ids.mask_id_expr(pl.col("id_norm")),
+        reason,
+        cands,
+    )
+    out = rows.select(
+        rule=pl.lit("R08"),
+        key="id_norm",
+        township_code="township_code",
+        village="village",
+        household_id="household_id",
+        id_as_written="id_norm",
+        detail=detail,
+        evidence=pl.format("[{}]", _evidence_one("roster")),
+    )
+    return conform(out, FINDING)
+
+
+def r09_name_mismatch(x: RuleInputs) -> pl.DataFrame:
+    """姓名与证件不符: the identity appears in 低保 or insurance under another name."""
+    other = pl.concat(
+        [
+            x.dibao.select("identity", "name", "file_id", "row_no", source=pl.lit("dibao")),
+            x.enrolment.select("identity", "name", "file_id", "row_no", source=pl.lit("enrolment")),
+        ]
+    ).filter(pl.col("identity").is_not_null() & pl.col("name").is_not_null())
+    other = other.rename({"name": "o_name", "file_id": "o_file_id", "row_no": "o_row_no"})
+    persons = x.persons.filter(pl.col("identity").is_not_null() & pl.col("name").is_not_null())
+    rows = (
+        persons.join(other, on="identity", how="inner")
+        .filter(pl.col("name") != pl.col("o_name"))
+        .unique("identity", keep="first", maintain_order=True)
+    )
+    homophone = [same_pinyin(a, b) for a, b in zip(rows["name"], rows["o_name"], strict=True)]
+    rows = rows.with_columns(homophone=pl.Series(homophone, dtype=pl.Boolean))
+    verdict = (
+        pl.when(pl.col("homophone"))
+        .then(pl.lit("两者拼音相同，疑似同音字录入错误"))
+        .otherwise(pl.lit("两者拼音不同，可能使用了他人证件号码"))
+    )
+    detail = pl.format(
+        "证件号码{}在{}中登记的姓名为{}，花名册（{}，户编号{}）为{}；{}。请核实。",
+        ids.mask_id_expr(pl.col("identity")),
+        pl.col("source").replace_strict(SOURCE_ZH, return_dtype=pl.Utf8),
+        mask_name_expr(pl.col("o_name")),
+        x.where(),
+        pl.col("household_id"),
+        mask_name_expr(pl.col("name")),
+        verdict,
+    )
+    evidence = pl.format(
+        '{},{"source":"{}","file_id":{},"sheet":"","row_no":{}}',
+        _evidence_one("roster"),
+        pl.col("source"),
+        pl.col("o_file_id"),
+        pl.col("o_row_no"),
+    )
+    return _person_finding(rows, "R09", detail, evidence)
+
+
+def r15_dropout(x: RuleInputs) -> pl.DataFrame:
+    """义务教育阶段辍学: an active person out of compulsory school."""
+    rows = x.active_identified.filter(pl.col("school") == DROPOUT)
+    detail = pl.format(
+        "{}（{}，户编号{}）在校生状况为“义务教育阶段辍学”。请落实控辍保学，劝返复学。",
+        _who(),
+        x.where(),
+        pl.col("household_id"),
+    )
+    return _person_finding(rows, "R15", detail)
+
+
+# ------------------------------------------------------------- household rules
+def _covered_households(x: RuleInputs) -> pl.DataFrame:
+    """household_id → covering categories of its active members at D."""
+    members = x.households.select("household_id", "active_identities").explode("active_identities")
+    return (
+        members.rename({"active_identities": "identity"})
+        .join(
+            x.covered.select("identity", "category", "file_id", "row_no"),
+            on="identity",
+            how="inner",
+        )
+        .group_by("household_id")
+        .agg(
+            tekun=(pl.col("category") == "特困供养").any(),
+            categories=pl.col("category").unique().sort().str.join("、"),
+        )
+    )
+
+
+def r03_dibao_missing(x: RuleInputs) -> pl.DataFrame:
+    """应保未保: a 低保/特困 or non-labour-capable household with no member covered at D."""
+    needs = x.households.filter(
+        pl.col("active") & (pl.col("attribute").is_in(DIBAO_LIKE) | ~pl.col("labour_capable"))
+    )
+    rows = needs.join(_covered_households(x), on="household_id", how="anti")
+    why = (
+        pl.when(pl.col("attribute").is_in(DIBAO_LIKE))
+        .then(pl.format("登记为“{}”", pl.col("attribute")))
+        .otherwise(pl.lit("家庭成员均无劳动能力"))
+    )
+    detail = pl.format(
+        "户编号{}（户主{}，{}）{}，应纳入低保或特困供养兜底，但截至{}民政名册中无任何成员在保。请会同民政部门核实办理。",
+        pl.col("household_id"),
+        mask_name_expr(pl.col("head_name")),
+        x.where(),
+        why,
+        pl.lit(x.as_of.isoformat()),
+    )
+    return _household_finding(rows, "R03", detail)
+
+
+def r04_attribute_mismatch(x: RuleInputs) -> pl.DataFrame:
+    """贫困户属性与民政不符: covered at D, but the roster's attribute is not what civil affairs implies."""
+    implied = (
+        pl.when(pl.col("tekun")).then(pl.lit("特困供养贫困户")).otherwise(pl.lit("低保贫困户"))
+    )
+    rows = (
+        x.households.filter(pl.col("active"))
+        .join(_covered_households(x), on="household_id", how="inner")
+        .with_columns(implied=implied)
+        .filter(pl.col("attribute").is_null() | (pl.col("attribute") != pl.col("implied")))
+    )
+    detail = pl.format(
+        "户编号{}（{}）花名册贫困户属性为“{}”，民政名册显示其成员现享受{}，应为“{}”。请核实后更正。",
+        pl.col("household_id"),
+        x.where(),
+        pl.col("attribute").fill_null("（空）"),
+        pl.col("categories"),
+        pl.col("implied"),
+    )
+    return _household_finding(rows, "R04", detail)
+
+
+def r10_exit_below_line(x: RuleInputs) -> pl.DataFrame:
+    """脱贫不达标: exited by Y although income, housing or schooling says it should not have."""
+    lines = pl.DataFrame(
+        {"exit_year": list(x.exit_lines), "line": list(x.exit_lines.values())},
+        schema={"exit_year": pl.Int64, "line": pl.Float64},
+    )
+    fallback = x.exit_lines[max(x.exit_lines)] if x.exit_lines else None
+    base = (
+        x.households.filter((pl.col("exit_status") == EXITED) & (pl.col("exit_year") <= x.year))
+        .join(lines, on="exit_year", how="left")
+        .with_columns(pl.col("line").fill_null(fallback))
+    )
+    low = (
+        pl.col("labour_capable")
+        & pl.col("income").is_not_null()
+        & (pl.col("income") < pl.col("line"))
+    )
+    unsafe = pl.col("housing").is_in(DANGEROUS)
+    rows = base.filter(low | unsafe | pl.col("dropout"))
+    reasons = (
+        pl.concat_list(
+            pl.when(low).then(
+                pl.format(
+                    "年人均可支配收入{}元，低于{}年脱贫标准{}元",
+                    pl.col("income").round(0).cast(pl.Int64),
+                    pl.col("exit_year"),
+                    pl.col("line").cast(pl.Int64),
+                )
+            ),
+            pl.when(unsafe).then(pl.format("住房仍为{}", pl.col("housing"))),
+            pl.when(pl.col("dropout")).then(pl.lit("有义务教育阶段辍学子女")),
+        )
+        .list.drop_nulls()
+        .list.join("；")
+    )
+    detail = pl.format(
+        "户编号{}（{}）已于{}年标记脱贫，但{}，不符合脱贫标准。请核实，必要时按程序纠正脱贫认定。",
+        pl.col("household_id"),
+        x.where(),
+        pl.col("exit_year"),
+        reasons,
+    )
+    return _household_finding(rows, "R10", detail)
+
+
+def r12_no_support_cadre(x: RuleInputs) -> pl.DataFrame:
+    """无帮扶责任人: an active labour-capable household not exited, with no named cadre."""
+    blank = pl.col("support_cadre").is_null() | (
+        pl.col("support_cadre").str.replace_all(r"[\s\u3000]", "") == ""
+    )
+    rows = x.households.filter(
+        pl.col("active")
+        & pl.col("labour_capable")
+        & (pl.col("exit_status").fill_null("") != EXITED)
+        & blank
+    )
+    detail = pl.format(
+        "户编号{}（{}）为有劳动能力的未脱贫户，花名册未填写帮扶责任人。请落实结对帮扶责任人。",
+        pl.col("household_id"),
+        x.where(),
+    )
+    return _household_finding(rows, "R12", detail)
+
+
+def r14_unsafe_housing(x: RuleInputs) -> pl.DataFrame:
+    """危房未改造: C/D-grade housing after the renovation deadline."""
+    if x.as_of <= x.housing_deadline:
+        return empty(FINDING)
+    rows = x.households.filter(pl.col("active") & pl.col("housing").is_in(DANGEROUS))
+    detail = pl.format(
+        "户编号{}（{}）住房安全状况为“{}”，截至{}仍未改造（应于{}前完成）。请落实危房改造。",
+        pl.col("household_id"),
+        x.where(),
+        pl.col("housing"),
+        pl.lit(x.as_of.isoformat()),
+        pl.lit(x.housing_deadline.isoformat()),
+    )
+    return _household_finding(rows, "R14", detail)
+
+
+# ------------------------------------------------------------ other entities
+def r11_dibao_not_registered(x: RuleInputs) -> pl.DataFrame:
+    """低保对象未建档: a rural 低保/特困 family covered at D none of whose members is on the roster."""
+    rural = x.covered.filter(pl.col("category").is_in(["农村低保", "特困供养"]))
+    roster_ids = x.persons.select("identity").drop_nulls().unique()
+    members = x.dibao.filter(pl.col("family_id").is_in(rural["family_id"].unique().implode()))
+    registered = members.join(roster_ids, on="identity", how="semi")["family_id"].unique().implode()
+    families = (
+        members.filter(~pl.col("family_id").is_in(registered))
+        .group_by("family_id", maintain_order=True)
+        .agg(
+            pl.col("township").first(),
+            pl.col("village").first(),
+            pl.col("category").first(),
+            n=pl.len(),
+            evidence=_evidence_list("dibao"),
+        )
+    )
+    out = families.select(
+        rule=pl.lit("R11"),
+        key="family_id",
+        township=pl.col("township"),
+        village="village",
+        household_id="family_id",
+        detail=pl.format(
+            "民政{}家庭（家庭编号{}，{}{}，共{}人）截至{}在保，但无一成员登记在建档立卡花名册中，疑似漏评。请核实是否符合建档立卡条件。",
+            pl.col("category"),
+            pl.col("family_id"),
+            pl.col("township").fill_null(""),
+            pl.col("village").fill_null(""),
+            pl.col("n"),
+            pl.lit(x.as_of.isoformat()),
+        ),
+        evidence="evidence",
+    )
+    return out  # township_code is resolved by the caller from the written township
+
+
+def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
+    """医疗救助不足70%: assistance below 70% of what insurance left of the compliant cost."""
+    owner = x.active_identified.unique("identity", keep="first").select(
+        "identity",
+        "township_code",
+        "village",
+        "household_id",
+        "name",
+        "id_norm",
+        "file_id",
+        "row_no",
+        "sheet",
+    )
+    s = x.settlements.rename(
+        {"file_id": "s_file_id", "row_no": "s_row_no", "sheet": "s_sheet", "name": "s_name"}
+    )
+    remaining = (
+        pl.col("eligible_cost").fill_null(0)
+        - pl.col("basic_paid").fill_null(0)
+        - pl.col("serious_paid").fill_null(0)
+    )
+    rows = (
+        s.filter(pl.col("identity").is_not_null())
+        .join(owner, on="identity", how="inner")
+        .with_columns(remaining=remaining, need=remaining * x.assistance_share)
+        .filter(
+            (pl.col("remaining") > 0)
+            & (pl.col("assistance_paid").fill_null(0) < pl.col("need") - x.assistance_tolerance)
+        )
+        .unique("settlement_id", keep="first", maintain_order=True)
+    )
+    money = lambda c: pl.col(c).fill_null(0).round(2).cast(pl.Utf8)  # noqa: E731
+    detail = pl.format(
+        "结算编号{}（{}，{}，{}）：政策范围内费用{}元，基本医保支付{}元，大病保险支付{}元，剩余{}元；医疗救助支付{}元，低于剩余部分的70%（应不少于{}元）。请会同医保局补足医疗救助。",
+        pl.col("settlement_id"),
+        _who(),
+        pl.col("settle_date").cast(pl.Utf8).fill_null("日期不详"),
+        pl.col("institution").fill_null("医疗机构不详"),
+        money("eligible_cost"),
+        money("basic_paid"),
+        money("serious_paid"),
+        money("remaining"),
+        money("assistance_paid"),
+        money("need"),
+    )
+    out = rows.select(
+        rule=pl.lit("R13"),
+        key="settlement_id",
+        township_code="township_code",
+        village="village",
+        household_id="household_id",
+        person_id="identity",
+        id_as_written="id_norm",
+        record_key="settlement_id",
+        detail=detail,
+        evidence=pl.format("[{},{}]", _evidence_one("roster"), _evidence_one("settlement", "s_")),
+    )
+    return conform(out, FINDING)
+
+
+RULE_FUNCTIONS: dict[str, Callable[[RuleInputs], pl.DataFrame]] = {
+    "R01": r01_uninsured,
+    "R02": r02_insurance_unsubsidized,
+    "R03": r03_dibao_missing,
+    "R04": r04_attribute_mismatch,
+    "R05": r05_deceased_listed,
+    "R06": r06_duplicate_person,
+    "R07": r07_id_suspected_typo,
+    "R08": r08_invalid_id,
+    "R09": r09_name_mismatch,
+    "R10": r10_exit_below_line,
+    "R11": r11_dibao_not_registered,
+    "R12": r12_no_support_cadre,
+    "R13": r13_medical_subsidy_short,
+    "R14": r14_unsafe_housing,
+    "R15": r15_dropout,
+}
+
+
+def run_rules(
+    x: RuleInputs, rules: list[str] | None = None, township_codes: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """All (or the named) rules, as one findings frame with unique keys.
+
+    `township_codes` maps written township names to codes, for R11 whose rows come from the
+    低保 roll rather than a township's roster.
+    """
+    frames = []
+    for code in rules or list(RULE_FUNCTIONS):
+        found = RULE_FUNCTIONS[code](x)
+        if "township" in found.columns:  # R11
+            lookup = township_codes or {}
+            found = found.with_columns(
+                township_code=pl.col("township").replace_strict(
+                    lookup, default=None, return_dtype=pl.Utf8
+                )
+            )
+        frames.append(conform(found, FINDING))
+    result = pl.concat(frames) if frames else empty(FINDING)
+    return result.with_columns(key=pl.col("rule") + ":" + pl.col("key")).unique(
+        "key", keep="first", maintain_order=True
+    )
