@@ -77,7 +77,11 @@ def expand_scientific(text: str) -> str | None:
 
 def parse_id(raw: object) -> ParsedId:
     """Normalise one written ID and say whether it is valid, and if not, why."""
-    text = "" if raw is None else str(raw)
+    if isinstance(raw, float):
+        # What Excel shows of a number cell: 15 significant digits, never int(float).
+        text = format(raw, ".15g").upper() if raw == raw else ""
+    else:
+        text = "" if raw is None else str(raw)
     cleaned = _clean(text)
     if not cleaned:
         return ParsedId(text, "", BLANK)

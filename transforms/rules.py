@@ -62,7 +62,7 @@ class RuleInputs:
         file_name = pl.col(f"{prefix}file_id").replace_strict(
             names["file_id"], names["name"], default=pl.lit("?"), return_dtype=pl.Utf8
         )
-        return pl.format("《{}》第{}行", file_name, pl.col(f"{prefix}row_no"))
+        return fmt("《{}》第{}行", file_name, pl.col(f"{prefix}row_no"))
 
     # ---- shared views, computed once per run ----
     @cached_property
@@ -144,14 +144,20 @@ class RuleInputs:
         )
 
 
+def fmt(template: str, *args: pl.Expr | str) -> pl.Expr:
+    """`pl.format` where a missing value prints as empty text instead of nulling the sentence."""
+    exprs = [(pl.col(a) if isinstance(a, str) else a).cast(pl.Utf8).fill_null("") for a in args]
+    return pl.format(template, *exprs)
+
+
 def _evidence_list(source: str) -> pl.Expr:
     """JSON list of the source rows in a group (used inside group_by.agg)."""
-    return pl.format("[{}]", _evidence_one(source).str.join(","))
+    return fmt("[{}]", _evidence_one(source).str.join(","))
 
 
 def _evidence_one(source: str, prefix: str = "") -> pl.Expr:
-    return pl.format(
-        '{"source":"{}","file_id":{},"sheet":"{}","row_no":{}}',
+    return fmt(
+        '{{"source":"{}","file_id":{},"sheet":"{}","row_no":{}}}',
         pl.lit(source),
         pl.col(f"{prefix}file_id"),
         pl.col(f"{prefix}sheet").fill_null(""),
@@ -160,7 +166,7 @@ def _evidence_one(source: str, prefix: str = "") -> pl.Expr:
 
 
 def _who(name: str = "name", identity: str = "identity") -> pl.Expr:
-    return pl.format("{}（{}）", mask_name_expr(pl.col(name)), ids.mask_id_expr(pl.col(identity)))
+    return fmt("{}（{}）", mask_name_expr(pl.col(name)), ids.mask_id_expr(pl.col(identity)))
 
 
 def _person_finding(
@@ -176,7 +182,7 @@ def _person_finding(
         person_id="identity",
         id_as_written="id_norm",
         detail=detail,
-        evidence=pl.format("[{}]", evidence if evidence is not None else _evidence_one("roster")),
+        evidence=fmt("[{}]", evidence if evidence is not None else _evidence_one("roster")),
     )
     return conform(out, FINDING)
 
@@ -200,7 +206,7 @@ def r01_uninsured(x: RuleInputs) -> pl.DataFrame:
     rows = x.active_identified.join(
         x.insured.select("identity").unique(), on="identity", how="anti"
     ).join(x.deceased.select("identity"), on="identity", how="anti")
-    detail = pl.format(
+    detail = fmt(
         "{}为建档立卡贫困人口（户编号{}，{}），{}年度医保参保名册中无参保缴费记录。请落实参保，个人缴费部分由政府全额资助。",
         _who(),
         pl.col("household_id"),
@@ -221,14 +227,14 @@ def r02_insurance_unsubsidized(x: RuleInputs) -> pl.DataFrame:
     rows = x.active_identified.join(
         subsidy.filter(pl.col("unsubsidized")), on="identity", how="inner"
     )
-    detail = pl.format(
+    detail = fmt(
         "{}（户编号{}）{}年度已参保，但医保参保名册（{}）资助类别为“无”。建档立卡贫困人口个人缴费应由政府全额资助，请会同医保局更正资助类别。",
         _who(),
         pl.col("household_id"),
         pl.lit(x.year),
         x.where("e_"),
     )
-    evidence = pl.format("{},{}", _evidence_one("roster"), _evidence_one("enrolment", "e_"))
+    evidence = fmt("{},{}", _evidence_one("roster"), _evidence_one("enrolment", "e_"))
     return _person_finding(rows, "R02", detail, evidence)
 
 
@@ -239,10 +245,10 @@ def r05_deceased_listed(x: RuleInputs) -> pl.DataFrame:
     source = pl.col("source").replace_strict(SOURCE_ZH, return_dtype=pl.Utf8)
     when = (
         pl.when(pl.col("died").is_not_null())
-        .then(pl.format("于{}", pl.col("died")))
+        .then(fmt("于{}", pl.col("died")))
         .otherwise(pl.lit(""))
     )
-    detail = pl.format(
+    detail = fmt(
         "{}记载{}已{}死亡（{}），花名册（{}，户编号{}）人员状态仍为“正常”。请核实后办理销号。",
         source,
         _who(),
@@ -251,8 +257,8 @@ def r05_deceased_listed(x: RuleInputs) -> pl.DataFrame:
         x.where(),
         pl.col("household_id"),
     )
-    evidence = pl.format(
-        '{},{"source":"{}","file_id":{},"sheet":"","row_no":{}}',
+    evidence = fmt(
+        '{},{{"source":"{}","file_id":{},"sheet":"","row_no":{}}}',
         _evidence_one("roster"),
         pl.col("source"),
         pl.col("d_file_id"),
@@ -287,7 +293,7 @@ def r06_duplicate_person(x: RuleInputs) -> pl.DataFrame:
         household_id="household_id",
         person_id="identity",
         id_as_written="id_norm",
-        detail=pl.format(
+        detail=fmt(
             "{}在花名册中重复登记{}次（户编号{}；{}）。请核实后保留一条。",
             _who(),
             pl.col("n"),
@@ -328,7 +334,7 @@ def r07_id_suspected_typo(x: RuleInputs) -> pl.DataFrame:
     ]
     rows = rows.with_columns(positions=pl.Series(positions, dtype=pl.Utf8))
     reason = pl.col("id_status").replace_strict(_REASON_ZH, default="无效", return_dtype=pl.Utf8)
-    detail = pl.format(
+    detail = fmt(
         "{}（{}，户编号{}）证件号码“{}”{}；民政或医保数据中同名人员的证件号码为{}（第{}位不同），疑似错录。请核对身份证原件后更正。",
         mask_name_expr(pl.col("name")),
         x.where(),
@@ -348,7 +354,7 @@ def r07_id_suspected_typo(x: RuleInputs) -> pl.DataFrame:
         id_as_written="id_norm",
         suggested_id="suggested_id",
         detail=detail,
-        evidence=pl.format("[{}]", _evidence_one("roster")),
+        evidence=fmt("[{}]", _evidence_one("roster")),
     )
     return conform(out, FINDING)
 
@@ -358,11 +364,9 @@ def r08_invalid_id(x: RuleInputs) -> pl.DataFrame:
     rows = _invalid_written(x).filter(pl.col("suggested_id").is_null())
     n = pl.col("candidates").list.len().fill_null(0)
     masked = pl.col("candidates").list.eval(ids.mask_id_expr(pl.element())).list.join("、")
-    cands = (
-        pl.when(n > 1).then(pl.format("；同名候选号码{}个：{}", n, masked)).otherwise(pl.lit(""))
-    )
+    cands = pl.when(n > 1).then(fmt("；同名候选号码{}个：{}", n, masked)).otherwise(pl.lit(""))
     reason = pl.col("id_status").replace_strict(_REASON_ZH, default="无效", return_dtype=pl.Utf8)
-    detail = pl.format(
+    detail = fmt(
         "{}（{}，户编号{}）证件号码“{}”{}，无法从民政、医保数据中唯一确定正确号码{}。请核对身份证原件后更正。",
         mask_name_expr(pl.col("name")),
         x.where(),
@@ -379,7 +383,7 @@ def r08_invalid_id(x: RuleInputs) -> pl.DataFrame:
         household_id="household_id",
         id_as_written="id_norm",
         detail=detail,
-        evidence=pl.format("[{}]", _evidence_one("roster")),
+        evidence=fmt("[{}]", _evidence_one("roster")),
     )
     return conform(out, FINDING)
 
@@ -406,7 +410,7 @@ def r09_name_mismatch(x: RuleInputs) -> pl.DataFrame:
         .then(pl.lit("两者拼音相同，疑似同音字录入错误"))
         .otherwise(pl.lit("两者拼音不同，可能使用了他人证件号码"))
     )
-    detail = pl.format(
+    detail = fmt(
         "证件号码{}在{}中登记的姓名为{}，花名册（{}，户编号{}）为{}；{}。请核实。",
         ids.mask_id_expr(pl.col("identity")),
         pl.col("source").replace_strict(SOURCE_ZH, return_dtype=pl.Utf8),
@@ -416,8 +420,8 @@ def r09_name_mismatch(x: RuleInputs) -> pl.DataFrame:
         mask_name_expr(pl.col("name")),
         verdict,
     )
-    evidence = pl.format(
-        '{},{"source":"{}","file_id":{},"sheet":"","row_no":{}}',
+    evidence = fmt(
+        '{},{{"source":"{}","file_id":{},"sheet":"","row_no":{}}}',
         _evidence_one("roster"),
         pl.col("source"),
         pl.col("o_file_id"),
@@ -429,7 +433,7 @@ def r09_name_mismatch(x: RuleInputs) -> pl.DataFrame:
 def r15_dropout(x: RuleInputs) -> pl.DataFrame:
     """义务教育阶段辍学: an active person out of compulsory school."""
     rows = x.active_identified.filter(pl.col("school") == DROPOUT)
-    detail = pl.format(
+    detail = fmt(
         "{}（{}，户编号{}）在校生状况为“义务教育阶段辍学”。请落实控辍保学，劝返复学。",
         _who(),
         x.where(),
@@ -465,10 +469,10 @@ def r03_dibao_missing(x: RuleInputs) -> pl.DataFrame:
     rows = needs.join(_covered_households(x), on="household_id", how="anti")
     why = (
         pl.when(pl.col("attribute").is_in(DIBAO_LIKE))
-        .then(pl.format("登记为“{}”", pl.col("attribute")))
+        .then(fmt("登记为“{}”", pl.col("attribute")))
         .otherwise(pl.lit("家庭成员均无劳动能力"))
     )
-    detail = pl.format(
+    detail = fmt(
         "户编号{}（户主{}，{}）{}，应纳入低保或特困供养兜底，但截至{}民政名册中无任何成员在保。请会同民政部门核实办理。",
         pl.col("household_id"),
         mask_name_expr(pl.col("head_name")),
@@ -490,7 +494,7 @@ def r04_attribute_mismatch(x: RuleInputs) -> pl.DataFrame:
         .with_columns(implied=implied)
         .filter(pl.col("attribute").is_null() | (pl.col("attribute") != pl.col("implied")))
     )
-    detail = pl.format(
+    detail = fmt(
         "户编号{}（{}）花名册贫困户属性为“{}”，民政名册显示其成员现享受{}，应为“{}”。请核实后更正。",
         pl.col("household_id"),
         x.where(),
@@ -523,20 +527,20 @@ def r10_exit_below_line(x: RuleInputs) -> pl.DataFrame:
     reasons = (
         pl.concat_list(
             pl.when(low).then(
-                pl.format(
+                fmt(
                     "年人均可支配收入{}元，低于{}年脱贫标准{}元",
                     pl.col("income").round(0).cast(pl.Int64),
                     pl.col("exit_year"),
                     pl.col("line").cast(pl.Int64),
                 )
             ),
-            pl.when(unsafe).then(pl.format("住房仍为{}", pl.col("housing"))),
+            pl.when(unsafe).then(fmt("住房仍为{}", pl.col("housing"))),
             pl.when(pl.col("dropout")).then(pl.lit("有义务教育阶段辍学子女")),
         )
         .list.drop_nulls()
         .list.join("；")
     )
-    detail = pl.format(
+    detail = fmt(
         "户编号{}（{}）已于{}年标记脱贫，但{}，不符合脱贫标准。请核实，必要时按程序纠正脱贫认定。",
         pl.col("household_id"),
         x.where(),
@@ -557,7 +561,7 @@ def r12_no_support_cadre(x: RuleInputs) -> pl.DataFrame:
         & (pl.col("exit_status").fill_null("") != EXITED)
         & blank
     )
-    detail = pl.format(
+    detail = fmt(
         "户编号{}（{}）为有劳动能力的未脱贫户，花名册未填写帮扶责任人。请落实结对帮扶责任人。",
         pl.col("household_id"),
         x.where(),
@@ -570,7 +574,7 @@ def r14_unsafe_housing(x: RuleInputs) -> pl.DataFrame:
     if x.as_of <= x.housing_deadline:
         return empty(FINDING)
     rows = x.households.filter(pl.col("active") & pl.col("housing").is_in(DANGEROUS))
-    detail = pl.format(
+    detail = fmt(
         "户编号{}（{}）住房安全状况为“{}”，截至{}仍未改造（应于{}前完成）。请落实危房改造。",
         pl.col("household_id"),
         x.where(),
@@ -605,7 +609,7 @@ def r11_dibao_not_registered(x: RuleInputs) -> pl.DataFrame:
         township=pl.col("township"),
         village="village",
         household_id="family_id",
-        detail=pl.format(
+        detail=fmt(
             "民政{}家庭（家庭编号{}，{}{}，共{}人）截至{}在保，但无一成员登记在建档立卡花名册中，疑似漏评。请核实是否符合建档立卡条件。",
             pl.col("category"),
             pl.col("family_id"),
@@ -651,7 +655,7 @@ def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
         .unique("settlement_id", keep="first", maintain_order=True)
     )
     money = lambda c: pl.col(c).fill_null(0).round(2).cast(pl.Utf8)  # noqa: E731
-    detail = pl.format(
+    detail = fmt(
         "结算编号{}（{}，{}，{}）：政策范围内费用{}元，基本医保支付{}元，大病保险支付{}元，剩余{}元；医疗救助支付{}元，低于剩余部分的70%（应不少于{}元）。请会同医保局补足医疗救助。",
         pl.col("settlement_id"),
         _who(),
@@ -674,7 +678,7 @@ def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
         id_as_written="id_norm",
         record_key="settlement_id",
         detail=detail,
-        evidence=pl.format("[{},{}]", _evidence_one("roster"), _evidence_one("settlement", "s_")),
+        evidence=fmt("[{},{}]", _evidence_one("roster"), _evidence_one("settlement", "s_")),
     )
     return conform(out, FINDING)
 
