@@ -1,0 +1,150 @@
+"""`fupin`: one entry point over the same flows the orchestrator runs.
+
+Exit codes: 0 success; 1 the run finished but something needs a person (files
+quarantined or rejected, alerts failed); 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+OK, NEEDS_PERSON, USAGE = 0, 1, 2
+
+
+def _prefect_defaults() -> None:
+    """Telemetry off, quiet logs; a user's own settings win."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"日期格式应为 YYYY-MM-DD：{text}") from exc
+
+
+def _settings(args: argparse.Namespace):
+    from config.settings import load_settings
+
+    return load_settings(getattr(args, "db", None))
+
+
+# ---------------------------------------------------------------- commands
+def cmd_generate(args: argparse.Namespace) -> int:
+    from generator import generate
+
+    summary = generate(Path(args.out), scale=args.scale, seed=args.seed, as_of=args.as_of)
+    print(f"已生成模拟数据：{Path(args.out) / 'inbox'}（标准答案：{Path(args.out) / 'truth'}）")
+    print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+    return OK
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from flows.nightly import nightly
+
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        print(f"收件目录不存在：{inbox}。请用 --inbox 指定包含 townships/ dibao/ insurance/ claims/ 的目录。", file=sys.stderr)
+        return USAGE
+    result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None, args.db)
+    _print_run(result)
+    return NEEDS_PERSON if result["needs_attention"] else OK
+
+
+def _print_run(result: dict[str, Any]) -> None:
+    files = result["files"]
+    print(
+        f"夜间核查完成（运行 #{result['run_id']}，截至 {result['as_of']}）："
+        f"新接收文件 {files['accepted']} 个，重复 {files['duplicate']} 个，"
+        f"隔离 {files['quarantined']} 个，退回 {files['rejected']} 个。"
+    )
+    f, i = result["findings"], result["issues"]
+    print(f"核查发现：新增 {f['new']}，仍未整改 {f['still_open']}，重新出现 {f['reopened']}，已整改 {f['resolved']}。")
+    print(f"数据质量问题：新增 {i['new']}，仍未整改 {i['still_open']}，重新出现 {i['reopened']}，已整改 {i['resolved']}。")
+    for o in result["outcomes"]:
+        if o["status"] in ("quarantined", "rejected"):
+            label = "已隔离" if o["status"] == "quarantined" else "已退回"
+            print(f"  {label}：{o['rel_path']} —— {o['reason']}")
+    for path in result.get("reports", []):
+        print(f"报告：{path}")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from flows.export import export
+
+    out = Path(args.out) if args.out else _settings(args).exports_dir / f"{args.what}.csv"
+    rows = export(args.what, out, args.db)
+    print(f"已导出 {rows} 行：{out}")
+    return OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.export import export
+    from flows.nightly import nightly
+    from generator import generate
+
+    settings = _settings(args)
+    target = settings.home / "demo"
+    print(f"生成模拟南雄市数据（规模 {args.scale}）……")
+    generate(target, scale=args.scale, seed=args.seed, as_of=args.as_of)
+    print("运行夜间核查……")
+    result = nightly(str(target / "inbox"), args.as_of.isoformat(), settings.database_url)
+    _print_run(result)
+    for what in ("findings", "issues"):
+        out = settings.exports_dir / f"{what}.csv"
+        rows = export(what, out, settings.database_url)
+        print(f"已导出{'核查发现' if what == 'findings' else '数据质量问题'} {rows} 行：{out}")
+    return OK
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fupin", description="南雄市精准扶贫数据核查（夜间核查、报告、预警、归档）")
+    p.add_argument("--db", help="数据仓库地址（默认 FUPIN_DATABASE_URL 或 FUPIN_HOME 下的 SQLite 文件）")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="生成模拟的南雄市数据（收件目录与标准答案）")
+    g.add_argument("--out", required=True)
+    g.add_argument("--scale", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=20161010)
+    g.add_argument("--as-of", type=_date, default=date(2018, 6, 30))
+    g.set_defaults(func=cmd_generate)
+
+    n = sub.add_parser("nightly", help="立即运行一次夜间核查")
+    n.add_argument("--inbox", required=True)
+    n.add_argument("--as-of", type=_date, default=None)
+    n.set_defaults(func=cmd_nightly)
+
+    e = sub.add_parser("export", help="导出核查发现、数据质量问题或考核指标（CSV，Excel可直接打开）")
+    e.add_argument("what", choices=["findings", "issues", "indicators"])
+    e.add_argument("--out")
+    e.set_defaults(func=cmd_export)
+
+    d = sub.add_parser("demo", help="生成全市规模的模拟数据，运行夜间核查并生成全部报告")
+    d.add_argument("--scale", type=float, default=1.0)
+    d.add_argument("--seed", type=int, default=20161010)
+    d.add_argument("--as-of", type=_date, default=date(2018, 6, 30))
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _prefect_defaults()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return USAGE if exc.code else OK
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The nightly reconciliation flow: ingest → validate → reconcile → assess → render.
+
+Each task is thin wiring of warehouse I/O around a pure transform; the same flow runs
+under `fupin nightly`, in tests (Prefect's test harness) and as a scheduled deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Engine
+
+from config.settings import Settings, load_divisions, load_policy, load_settings
+from flows.ingest import FileOutcome, ingest_file, scan_inbox
+from transforms.frames import ISSUE, conform
+from transforms.reconcile import reconcile
+from warehouse import db
+
+KINDS = ("roster", "village", "dibao", "enrolment", "settlement")
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()
+    except Exception:  # called outside a flow run (plain function call in a test)
+        return logging.getLogger("fupin")
+
+
+@task(name="ingest-file", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def ingest_one(
+    engine: Engine, settings: Settings, folder: str, path: Path, inbox: Path, run_id: int, as_of: date
+) -> FileOutcome:
+    return ingest_file(engine, settings, folder, path, inbox, run_id, as_of)
+
+
+@task(name="load-data-in-force", cache_policy=NO_CACHE)
+def load_in_force(engine: Engine) -> tuple[dict[str, pl.DataFrame], dict[int, str]]:
+    data = {kind: db.current(engine, kind) for kind in KINDS}
+    files = db.read_frame(engine, "source_file")
+    names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
+    return data, names
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate(engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date) -> dict[str, int]:
+    from expectations import validate as run_suite
+
+    frames = [run_suite(kind, data[kind], files) for kind in KINDS if not data[kind].is_empty()]
+    issues = conform(pl.concat(frames), ISSUE) if frames else conform(pl.DataFrame(), ISSUE)
+    issues = issues.unique("key", keep="first", maintain_order=True)
+    kinds = sorted(set(issues["kind"].to_list()) | _suite_kinds())
+    return db.upsert_lifecycle(engine, "dq_issue", issues, run_id, as_of, scope={"kind": kinds})
+
+
+def _suite_kinds() -> set[str]:
+    from config.schema import ISSUE_KINDS
+
+    return set(ISSUE_KINDS) - {"foreign_township"}
+
+
+@task(name="reconcile", cache_policy=NO_CACHE)
+def reconcile_and_record(
+    engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date
+) -> dict[str, Any]:
+    result = reconcile(data, as_of, load_policy(), load_divisions(), files)
+    db.replace_rows(engine, "identity_link", result.links.with_columns(run_id=pl.lit(run_id)), {})
+    counts = db.upsert_lifecycle(engine, "finding", result.findings, run_id, as_of)
+    per_rule = result.findings.group_by("rule").len().sort("rule")
+    return {**counts, "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True))}
+
+
+@flow(name="nightly-reconciliation", log_prints=False)
+def nightly(inbox: str, as_of: str | None = None, database_url: str | None = None, home: str | None = None) -> dict[str, Any]:
+    """Ingest everything new in `inbox`, validate, reconcile, update life cycles, report."""
+    log = _logger()
+    started = time.perf_counter()
+    settings = load_settings(database_url, home)
+    day = date.fromisoformat(as_of) if as_of else date.today()
+    inbox_path = Path(inbox).resolve()
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    run_id = db.start_run(engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()})
+    try:
+        outcomes = [
+            ingest_one(engine, settings, folder, path, inbox_path, run_id, day)
+            for folder, path in scan_inbox(inbox_path)
+        ]
+        for o in outcomes:
+            if o.needs_attention:
+                log.warning("file %s %s: %s", o.rel_path, o.status, o.reason)
+        data, files = load_in_force(engine)
+        issues = validate(engine, data, files, run_id, day)
+        findings = reconcile_and_record(engine, data, files, run_id, day)
+        stats = {
+            "files": {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "quarantined", "rejected")},
+            "rows_in_force": {k: data[k].height for k in KINDS},
+            "issues": issues,
+            "findings": findings,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        needs_person = any(o.needs_attention for o in outcomes)
+        db.finish_run(engine, run_id, "needs_attention" if needs_person else "succeeded", stats)
+        log.info("nightly run %s finished: %s", run_id, stats)
+        return {"run_id": run_id, "as_of": day.isoformat(), "needs_attention": needs_person,
+                "outcomes": [o.__dict__ for o in outcomes], **stats}
+    except Exception as exc:
+        db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
+        raise

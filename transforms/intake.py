@@ -1,0 +1,166 @@
+"""From raw grids to staged and canonical frames, per source: the pure half of ingest.
+
+`flows.ingest` reads files into grids and stores what this returns; everything between
+(which sheet, which header, which township, which rows belong elsewhere) is decided here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
+from config.settings import load_divisions
+from transforms import headers, normalise
+from transforms.frames import ISSUE, conform
+from transforms.ids import mask_id_expr
+
+EXTRACTS: dict[str, tuple[str, Source]] = {
+    "dibao": ("dibao", DIBAO),
+    "insurance": ("enrolment", ENROLMENT),
+    "claims": ("settlement", SETTLEMENT),
+}
+NORMALISERS = {
+    "dibao": normalise.normalise_dibao,
+    "enrolment": normalise.normalise_enrolment,
+    "settlement": normalise.normalise_settlement,
+}
+
+
+@dataclass
+class Parsed:
+    """What one accepted file contributes: staged and canonical frames per kind."""
+
+    staged: dict[str, pl.DataFrame] = field(default_factory=dict)
+    canonical: dict[str, pl.DataFrame] = field(default_factory=dict)
+    issues: pl.DataFrame | None = None  # found while reading (rows naming another township)
+    township_code: str | None = None
+    notes: dict[str, object] = field(default_factory=dict)  # sheets used, unknown columns
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.height for k, f in self.canonical.items() if k != "household")
+
+    @property
+    def rows_reported(self) -> int:
+        return 0 if self.issues is None else self.issues.height
+
+
+class WrongTownship(Exception):
+    """A workbook whose township cannot be told from its title or its rows."""
+
+    def __init__(self) -> None:
+        super().__init__("无法确定花名册所属乡镇：标题行和“乡镇”列均未写明本市乡镇名称。")
+        self.reason = str(self)
+
+
+def _file_township(roster: pl.DataFrame, title_code: str | None) -> str | None:
+    """The township a workbook belongs to: its title, else the township most of its rows name."""
+    if title_code:
+        return title_code
+    counts = roster.drop_nulls("township_code").group_by("township_code").len().sort("len", descending=True)
+    return counts["township_code"][0] if counts.height else None
+
+
+def parse_township_workbook(sheets: list[tuple[str, pl.DataFrame]], file_id: int) -> Parsed:
+    """A township's workbook: its roster sheet, and its village sheet when there is one."""
+    roster_sheet = headers.find_roster_sheet(sheets)
+    name, grid = roster_sheet
+    layout = headers.locate_table(grid, ROSTER)
+    title_code = None
+    if layout.title:
+        hint = headers.township_from_title(layout.title)
+        title_code = load_divisions().township_code(hint) if hint else None
+    staged = headers.stage(grid, layout, file_id, name)
+    roster = normalise.normalise_roster(staged, title_code)
+    code = _file_township(roster, title_code)
+    if code is None:
+        raise WrongTownship()
+    roster = roster.with_columns(pl.col("township_code").fill_null(code))
+    foreign = roster.filter(pl.col("township_code") != code)
+    roster = roster.filter(pl.col("township_code") == code)
+    out = Parsed(township_code=code, notes={"roster_sheet": name, "unknown_columns": layout.unknown})
+    out.staged["roster"] = staged
+    out.canonical["roster"] = roster
+    out.canonical["household"] = households(roster)
+    out.issues = foreign_township_issues(foreign, code)
+
+    village_sheet = headers.find_village_sheet(sheets)
+    if village_sheet is not None:
+        vname, vgrid = village_sheet
+        vlayout = headers.locate_table(vgrid, VILLAGES)
+        vstaged = headers.stage(vgrid, vlayout, file_id, vname)
+        out.staged["village"] = vstaged
+        out.canonical["village"] = normalise.normalise_villages(vstaged, code)
+        out.notes["village_sheet"] = vname
+        out.notes["village_unknown_columns"] = vlayout.unknown
+    return out
+
+
+def parse_extract(folder: str, grid: pl.DataFrame, file_id: int, sheet: str = "") -> Parsed:
+    """A 低保 roll, enrolment extract or settlement extract."""
+    kind, source = EXTRACTS[folder]
+    layout = headers.locate_table(grid, source)
+    staged = headers.stage(grid, layout, file_id, sheet)
+    out = Parsed(notes={"unknown_columns": layout.unknown})
+    out.staged[kind] = staged
+    out.canonical[kind] = NORMALISERS[kind](staged)
+    return out
+
+
+def households(roster: pl.DataFrame) -> pl.DataFrame:
+    """One row per household of a workbook (the `roster_household` table)."""
+    head_first = roster.sort(pl.col("relation") != "户主", "row_no")
+    return head_first.group_by("household_id", maintain_order=True).agg(
+        pl.col("file_id").first(),
+        pl.col("township_code").first(),
+        pl.col("village").first(),
+        *[
+            pl.col(c).drop_nulls().first()
+            for c in (
+                "attribute",
+                "family_size",
+                "income",
+                "exit_status",
+                "exit_year",
+                "housing",
+                "water_safe",
+                "support_unit",
+                "support_cadre",
+                "phone",
+            )
+        ],
+        members=pl.len().cast(pl.Int64),
+        first_row_no=pl.col("row_no").min(),
+    )
+
+
+def foreign_township_issues(rows: pl.DataFrame, owner: str) -> pl.DataFrame:
+    """Rows naming another township: reported to the submitting township, not loaded."""
+    divisions = load_divisions()
+    names = divisions.townships
+    if rows.is_empty():
+        return conform(pl.DataFrame(), ISSUE)
+    out = rows.select(
+        kind=pl.lit("foreign_township"),
+        key=pl.format("foreign_township|{}|{}|{}|乡镇", pl.col("file_id"), pl.col("sheet"), pl.col("row_no")),
+        source=pl.lit("roster"),
+        file_id="file_id",
+        sheet="sheet",
+        row_no="row_no",
+        column=pl.lit("乡镇"),
+        township_code=pl.lit(owner),
+        village="village",
+        household_id="household_id",
+        value=pl.col("township"),
+        message=pl.format(
+            "第{}行“乡镇”填写为“{}”，不属于本乡镇（{}）；该行未导入。证件号码{}。",
+            pl.col("row_no"),
+            pl.col("township"),
+            pl.lit(names.get(owner, owner)),
+            mask_id_expr(pl.col("id_norm")),
+        ),
+        suggested_fix=pl.lit("该人员如属其他乡镇，请由所属乡镇在本乡镇花名册中登记；如属本乡镇，请更正“乡镇”列。"),
+    )
+    return conform(out, ISSUE)

@@ -1,0 +1,97 @@
+"""Reconciliation as one pure step: data in force → identity links and findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from config.rules import RULES
+from config.settings import Divisions, Policy
+from transforms import identity
+from transforms.rules import RuleInputs, run_rules
+
+LINK_COLUMNS = {
+    "source": pl.Utf8,
+    "file_id": pl.Int64,
+    "sheet": pl.Utf8,
+    "row_no": pl.Int64,
+    "id_norm": pl.Utf8,
+    "identity": pl.Utf8,
+    "tier": pl.Utf8,
+    "score": pl.Float64,
+    "evidence": pl.Utf8,
+}
+
+
+@dataclass
+class Reconciled:
+    persons: pl.DataFrame  # roster in force with identity columns
+    links: pl.DataFrame  # identity_link rows (roster and 低保 rows)
+    findings: pl.DataFrame  # FINDING contract + severity
+    inputs: RuleInputs
+
+
+def reconcile(
+    data: dict[str, pl.DataFrame],
+    as_of: date,
+    policy: Policy,
+    divisions: Divisions,
+    file_names: dict[int, str],
+    rules: list[str] | None = None,
+) -> Reconciled:
+    dibao = identity.source_identity(data["dibao"])
+    enrolment = identity.source_identity(data["enrolment"])
+    settlements = identity.source_identity(data["settlement"])
+    persons = identity.resolve_roster(data["roster"], identity.reference_ids(dibao, enrolment))
+    inputs = RuleInputs(
+        persons=persons,
+        dibao=dibao,
+        enrolment=enrolment,
+        settlements=settlements,
+        as_of=as_of,
+        exit_lines={y: float(line) for y, line in policy.exit_lines().items()},
+        housing_deadline=policy.housing_deadline,
+        assistance_share=policy.medical_assistance_share,
+        assistance_tolerance=policy.medical_assistance_tolerance,
+        file_names=file_names,
+    )
+    written = data["dibao"]["township"].drop_nulls().unique().to_list()
+    codes = {name: code for name in written if (code := divisions.township_code(name))}
+    severity = {c: r.severity for c, r in RULES.items()}
+    findings = run_rules(inputs, rules, codes).with_columns(
+        severity=pl.col("rule").replace_strict(severity, default=None, return_dtype=pl.Utf8)
+    )
+    return Reconciled(persons, identity_links(persons, dibao), findings, inputs)
+
+
+def identity_links(persons: pl.DataFrame, dibao: pl.DataFrame) -> pl.DataFrame:
+    """How every roster and 低保 row was resolved, with the reason (tier) and what agreed."""
+    roster = persons.select(
+        source=pl.lit("roster"),
+        file_id="file_id",
+        sheet="sheet",
+        row_no="row_no",
+        id_norm="id_norm",
+        identity="identity",
+        tier="tier",
+        score="match_score",
+        evidence=pl.struct(
+            name="name_agreement",
+            village="village_agrees",
+            candidates=pl.col("candidates").list.join(","),
+        ).struct.json_encode(),
+    )
+    extract = dibao.select(
+        source=pl.lit("dibao"),
+        file_id="file_id",
+        sheet="sheet",
+        row_no="row_no",
+        id_norm="id_norm",
+        identity="identity",
+        tier=pl.when(pl.col("identity").is_not_null()).then(pl.lit(identity.EXACT)).otherwise(pl.lit(identity.NONE)),
+        score=pl.when(pl.col("identity").is_not_null()).then(1.0).otherwise(0.0),
+        evidence=pl.lit(None, pl.Utf8),
+    )
+    return pl.concat([roster, extract]).cast(LINK_COLUMNS)  # type: ignore[arg-type]
