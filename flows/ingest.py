@@ -87,13 +87,9 @@ def parse(folder: str, path: Path, file_id: int) -> intake.Parsed:
     if path.suffix.lower() not in SPREADSHEET_SUFFIXES:
         raise readers.UnreadableFile(f"不是可识别的电子表格文件（扩展名 {path.suffix or '无'}）")
     if folder == "townships":
-        sheets = [(s.name, s.grid) for s in readers.read_sheets(path)]
-        return intake.parse_township_workbook(sheets, file_id)
-    sheets = readers.read_sheets(path)
-    if not sheets:
-        raise readers.UnreadableFile("文件中没有工作表")
-    first = sheets[0]
-    return intake.parse_extract(folder, first.grid, file_id, first.name)
+        return intake.parse_township_workbook(readers.read_sheets(path), file_id, path.name)
+    sheet, layout = readers.read_csv_table(path, intake.EXTRACTS[folder][1])
+    return intake.parse_extract(folder, sheet.grid, layout, file_id, sheet.name)
 
 
 def ingest_file(
@@ -122,7 +118,7 @@ def ingest_file(
         )
     try:
         parsed = parse(folder, path, file_id)
-    except (readers.UnreadableFile, intake.WrongTownship) as exc:
+    except (readers.UnreadableFile, intake.WrongTownship, intake.EmptyWorkbook) as exc:
         db.set_file_status(engine, file_id, "quarantined", exc.reason)
         log.warning("quarantined %s: %s", rel, exc.reason)
         return FileOutcome(rel, folder, "quarantined", exc.reason, file_id)
@@ -130,6 +126,13 @@ def ingest_file(
         db.set_file_status(engine, file_id, "rejected", exc.message)
         log.warning("rejected %s: %s", rel, exc.message)
         return FileOutcome(rel, folder, "rejected", exc.message, file_id)
+    except (OSError, MemoryError):
+        raise  # worth retrying: the file stays "loading" and is taken up again
+    except Exception as exc:  # a shape nobody foresaw must not stop the other files
+        reason = f"文件无法解析（程序内部错误 {type(exc).__name__}），已隔离，请联系系统管理员。"
+        db.set_file_status(engine, file_id, "quarantined", reason)
+        log.error("quarantined %s after %s", rel, type(exc).__name__)
+        return FileOutcome(rel, folder, "quarantined", reason, file_id)
 
     for kind, frame in parsed.staged.items():
         db.write_frame(engine, TABLES[kind][0], frame)

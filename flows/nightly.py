@@ -16,6 +16,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings, load_divisions, load_policy, load_settings
 from flows.ingest import FileOutcome, ingest_file, scan_inbox
@@ -33,7 +34,24 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger("fupin")
 
 
-@task(name="ingest-file", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O trouble (a share that blinked, a locked database), not a bad file."""
+    try:
+        state.result()
+    except (OSError, OperationalError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="ingest-file",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=_worth_retrying,
+    cache_policy=NO_CACHE,
+)
 def ingest_one(
     engine: Engine, settings: Settings, folder: str, path: Path, inbox: Path, run_id: int, as_of: date
 ) -> FileOutcome:

@@ -196,6 +196,8 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Select and cast to a contract, adding missing columns as nulls."""
+    if frame.width == 0:
+        return empty(schema)
     return frame.select(
         [
             (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -15,6 +16,7 @@ from config.settings import load_divisions
 from transforms import headers, normalise
 from transforms.frames import ISSUE, conform
 from transforms.ids import mask_id_expr
+from transforms.text import fmt
 
 EXTRACTS: dict[str, tuple[str, Source]] = {
     "dibao": ("dibao", DIBAO),
@@ -47,6 +49,12 @@ class Parsed:
         return 0 if self.issues is None else self.issues.height
 
 
+class EmptyWorkbook(Exception):
+    def __init__(self) -> None:
+        super().__init__("工作簿中没有工作表。")
+        self.reason = str(self)
+
+
 class WrongTownship(Exception):
     """A workbook whose township cannot be told from its title or its rows."""
 
@@ -59,19 +67,30 @@ def _file_township(roster: pl.DataFrame, title_code: str | None) -> str | None:
     """The township a workbook belongs to: its title, else the township most of its rows name."""
     if title_code:
         return title_code
-    counts = roster.drop_nulls("township_code").group_by("township_code").len().sort("len", descending=True)
+    counts = (
+        roster.drop_nulls("township_code")
+        .group_by("township_code")
+        .len()
+        .sort("len", descending=True)
+    )
     return counts["township_code"][0] if counts.height else None
 
 
-def parse_township_workbook(sheets: list[tuple[str, pl.DataFrame]], file_id: int) -> Parsed:
-    """A township's workbook: its roster sheet, and its village sheet when there is one."""
+def parse_township_workbook(
+    sheets: Sequence[headers.NamedGrid], file_id: int, file_name: str = ""
+) -> Parsed:
+    """A township's workbook: its roster sheet, and its village sheet when there is one.
+
+    The township is the one its 乡镇 column or title names; failing both, the one its file
+    name names (`（乌迳镇）建档立卡贫困户人员信息表.xlsx`).
+    """
     roster_sheet = headers.find_roster_sheet(sheets)
-    name, grid = roster_sheet
-    layout = headers.locate_table(grid, ROSTER)
-    title_code = None
-    if layout.title:
-        hint = headers.township_from_title(layout.title)
-        title_code = load_divisions().township_code(hint) if hint else None
+    if roster_sheet is None:
+        raise EmptyWorkbook()
+    name, grid = roster_sheet.name, roster_sheet.grid
+    layout = headers.locate_table(grid, ROSTER, context=file_name)
+    hint = headers.township_from_title(layout.title) or headers.township_from_title(file_name)
+    title_code = load_divisions().township_code(hint) if hint else None
     staged = headers.stage(grid, layout, file_id, name)
     roster = normalise.normalise_roster(staged, title_code)
     code = _file_township(roster, title_code)
@@ -80,7 +99,9 @@ def parse_township_workbook(sheets: list[tuple[str, pl.DataFrame]], file_id: int
     roster = roster.with_columns(pl.col("township_code").fill_null(code))
     foreign = roster.filter(pl.col("township_code") != code)
     roster = roster.filter(pl.col("township_code") == code)
-    out = Parsed(township_code=code, notes={"roster_sheet": name, "unknown_columns": layout.unknown})
+    out = Parsed(
+        township_code=code, notes={"roster_sheet": name, "unknown_columns": layout.unknown}
+    )
     out.staged["roster"] = staged
     out.canonical["roster"] = roster
     out.canonical["household"] = households(roster)
@@ -88,7 +109,7 @@ def parse_township_workbook(sheets: list[tuple[str, pl.DataFrame]], file_id: int
 
     village_sheet = headers.find_village_sheet(sheets)
     if village_sheet is not None:
-        vname, vgrid = village_sheet
+        vname, vgrid = village_sheet.name, village_sheet.grid
         vlayout = headers.locate_table(vgrid, VILLAGES)
         vstaged = headers.stage(vgrid, vlayout, file_id, vname)
         out.staged["village"] = vstaged
@@ -98,10 +119,11 @@ def parse_township_workbook(sheets: list[tuple[str, pl.DataFrame]], file_id: int
     return out
 
 
-def parse_extract(folder: str, grid: pl.DataFrame, file_id: int, sheet: str = "") -> Parsed:
-    """A 低保 roll, enrolment extract or settlement extract."""
-    kind, source = EXTRACTS[folder]
-    layout = headers.locate_table(grid, source)
+def parse_extract(
+    folder: str, grid: pl.DataFrame, layout: headers.TableLayout, file_id: int, sheet: str = ""
+) -> Parsed:
+    """A 低保 roll, enrolment extract or settlement extract whose table was located."""
+    kind, _ = EXTRACTS[folder]
     staged = headers.stage(grid, layout, file_id, sheet)
     out = Parsed(notes={"unknown_columns": layout.unknown})
     out.staged[kind] = staged
@@ -144,7 +166,9 @@ def foreign_township_issues(rows: pl.DataFrame, owner: str) -> pl.DataFrame:
         return conform(pl.DataFrame(), ISSUE)
     out = rows.select(
         kind=pl.lit("foreign_township"),
-        key=pl.format("foreign_township|{}|{}|{}|乡镇", pl.col("file_id"), pl.col("sheet"), pl.col("row_no")),
+        key=fmt(
+            "foreign_township|{}|{}|{}|乡镇", pl.col("file_id"), pl.col("sheet"), pl.col("row_no")
+        ),
         source=pl.lit("roster"),
         file_id="file_id",
         sheet="sheet",
@@ -154,13 +178,15 @@ def foreign_township_issues(rows: pl.DataFrame, owner: str) -> pl.DataFrame:
         village="village",
         household_id="household_id",
         value=pl.col("township"),
-        message=pl.format(
+        message=fmt(
             "第{}行“乡镇”填写为“{}”，不属于本乡镇（{}）；该行未导入。证件号码{}。",
             pl.col("row_no"),
             pl.col("township"),
             pl.lit(names.get(owner, owner)),
             mask_id_expr(pl.col("id_norm")),
         ),
-        suggested_fix=pl.lit("该人员如属其他乡镇，请由所属乡镇在本乡镇花名册中登记；如属本乡镇，请更正“乡镇”列。"),
+        suggested_fix=pl.lit(
+            "该人员如属其他乡镇，请由所属乡镇在本乡镇花名册中登记；如属本乡镇，请更正“乡镇”列。"
+        ),
     )
     return conform(out, ISSUE)

@@ -19,6 +19,7 @@ from config.schema import LABOUR_CAPABLE
 from transforms import ids
 from transforms.frames import FINDING, conform, empty
 from transforms.names import mask_name_expr, same_pinyin
+from transforms.text import fmt
 
 ACTIVE = "正常"
 DROPOUT = "义务教育阶段辍学"
@@ -142,12 +143,6 @@ class RuleInputs:
         return pl.concat([by_dibao, by_insurance]).unique(
             "identity", keep="first", maintain_order=True
         )
-
-
-def fmt(template: str, *args: pl.Expr | str) -> pl.Expr:
-    """`pl.format` where a missing value prints as empty text instead of nulling the sentence."""
-    exprs = [(pl.col(a) if isinstance(a, str) else a).cast(pl.Utf8).fill_null("") for a in args]
-    return pl.format(template, *exprs)
 
 
 def _evidence_list(source: str) -> pl.Expr:
