@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from flows.runtime import prefect_defaults
+
 OK, NEEDS_PERSON, USAGE = 0, 1, 2
-
-
-def _prefect_defaults() -> None:
-    """Telemetry off, quiet logs; a user's own settings win."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _date(text: str) -> date:
@@ -137,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _prefect_defaults()
+    prefect_defaults()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -87,7 +87,8 @@ def _suite_kinds() -> set[str]:
 def reconcile_and_record(
     engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date
 ) -> dict[str, Any]:
-    result = reconcile(data, as_of, load_policy(), load_divisions(), files)
+    shown = {i: name.rsplit("/", 1)[-1] for i, name in files.items()}  # a clerk knows the file name
+    result = reconcile(data, as_of, load_policy(), load_divisions(), shown)
     db.replace_rows(engine, "identity_link", result.links.with_columns(run_id=pl.lit(run_id)), {})
     counts = db.upsert_lifecycle(engine, "finding", result.findings, run_id, as_of)
     per_rule = result.findings.group_by("rule").len().sort("rule")
