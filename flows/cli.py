@@ -80,6 +80,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from flows.alerts import AlertsConfigError, send_alerts, summary_lines
+
+    try:
+        result = send_alerts(database_url=args.db, dry_run=args.dry_run, run_id=args.run_id)
+    except AlertsConfigError as exc:
+        print(exc, file=sys.stderr)
+        return USAGE
+    print("\n".join(summary_lines(result)))
+    return NEEDS_PERSON if result["failed"] else OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from flows.export import export
     from flows.nightly import nightly
@@ -121,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("what", choices=["findings", "issues", "indicators"])
     e.add_argument("--out")
     e.set_defaults(func=cmd_export)
+
+    a = sub.add_parser("alerts", help="发送（或预览）最近一次夜间核查的乡镇数据质量预警")
+    a.add_argument("--dry-run", action="store_true", help="只生成整改清单并显示将发送的内容，不发送")
+    a.add_argument("--run-id", type=int, help="按指定的夜间核查运行发送（默认最近一次）")
+    a.set_defaults(func=cmd_alerts)
 
     d = sub.add_parser("demo", help="生成全市规模的模拟数据，运行夜间核查并生成全部报告")
     d.add_argument("--scale", type=float, default=1.0)

@@ -95,9 +95,27 @@ def reconcile_and_record(
     return {**counts, "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True))}
 
 
+def _send_alerts(settings: Settings, run_id: int, log: Any) -> dict[str, Any] | None:
+    from flows.alerts import AlertsConfigError, send_alerts
+
+    try:
+        result = send_alerts(database_url=settings.database_url, run_id=run_id, home=str(settings.home))
+    except AlertsConfigError as exc:
+        log.warning("alerts not sent: %s", exc)
+        return None
+    return {k: result[k] for k in ("sent", "failed", "unchanged")}
+
+
 @flow(name="nightly-reconciliation", log_prints=False)
-def nightly(inbox: str, as_of: str | None = None, database_url: str | None = None, home: str | None = None) -> dict[str, Any]:
-    """Ingest everything new in `inbox`, validate, reconcile, update life cycles, report."""
+def nightly(
+    inbox: str,
+    as_of: str | None = None,
+    database_url: str | None = None,
+    home: str | None = None,
+    send: bool = True,
+) -> dict[str, Any]:
+    """Ingest everything new in `inbox`, validate, reconcile, update life cycles, report,
+    then alert the townships (`send=False` leaves alerts to a separate `fupin alerts`)."""
     log = _logger()
     started = time.perf_counter()
     settings = load_settings(database_url, home)
@@ -127,6 +145,9 @@ def nightly(inbox: str, as_of: str | None = None, database_url: str | None = Non
         needs_person = any(o.needs_attention for o in outcomes)
         db.finish_run(engine, run_id, "needs_attention" if needs_person else "succeeded", stats)
         log.info("nightly run %s finished: %s", run_id, stats)
+        if send:
+            stats["alerts"] = _send_alerts(settings, run_id, log)
+            needs_person = needs_person or bool(stats["alerts"] and stats["alerts"]["failed"])
         return {"run_id": run_id, "as_of": day.isoformat(), "needs_attention": needs_person,
                 "outcomes": [o.__dict__ for o in outcomes], **stats}
     except Exception as exc:

@@ -1,0 +1,631 @@
+"""The alerts flow (outputs.md §3): after a nightly run, tell each township what to fix and
+the office how the city stands.
+
+Wiring only: the warehouse is read here, `transforms.alerts` decides what to say, Apprise
+delivers, xlsxwriter writes each township's fix list.  Every delivery attempt is one row of
+the `alert` table; a township's next alert is compared with the last one it received.
+
+    send_alerts(database_url=None, dry_run=False, run_id=None, home=None) -> dict
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import apprise
+import polars as pl
+import xlsxwriter
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Engine, or_, select
+
+from config.settings import Divisions, load_divisions, load_policy, load_settings
+from transforms import alerts as A
+from warehouse import db, models
+
+ATTEMPTS = 3  # one try and two retries
+RETRY_DELAY_SECONDS = 5.0
+CHINA = timezone(timedelta(hours=8))
+DIVISIONS_CREDIT = (
+    "乡镇、行政村名称与代码：国家统计局2016年统计用区划代码和城乡划分代码"
+    "（经 Vonng/adcode 整理，CC BY 4.0）"
+)
+
+
+class AlertsConfigError(ValueError):
+    """A usage or configuration problem (CLI exit code 2); the message says what to do."""
+
+
+# ---------------------------------------------------------------- channels
+@dataclass(frozen=True)
+class Channels:
+    """Apprise URLs per township code, and the office's, from `config/channels.toml`."""
+
+    office: tuple[str, ...] = ()
+    townships: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    attempts: int = ATTEMPTS
+    retry_delay_seconds: float = RETRY_DELAY_SECONDS
+
+
+def load_channels(path: Path, divisions: Divisions | None = None) -> Channels:
+    """Read and check the channel file; a township may be keyed by code or by name."""
+    divisions = divisions or load_divisions()
+    if not path.is_file():
+        raise AlertsConfigError(
+            f"预警渠道配置文件不存在：{path}。请复制 config/channels.toml 并用 FUPIN_CHANNELS_FILE 指定。"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise AlertsConfigError(f"预警渠道配置文件格式错误（{path}）：{exc}") from exc
+
+    def urls(value: Any, where: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+            raise AlertsConfigError(f'{path}：{where} 应为 Apprise 地址列表，如 ["mailto://…"]。')
+        for n, url in enumerate(value, 1):
+            if apprise.Apprise.instantiate(url) is None:
+                scheme = url.split("://", 1)[0] if "://" in url else "?"
+                raise AlertsConfigError(
+                    f"{path}：{where} 第{n}个地址（{scheme}://…）无法识别，请对照文件中的示例检查。"
+                )
+        return tuple(value)
+
+    delivery = data.get("delivery", {})
+    townships: dict[str, tuple[str, ...]] = {}
+    for key, value in data.get("townships", {}).items():
+        code = key if key in divisions.townships else divisions.township_code(key)
+        if code is None:
+            raise AlertsConfigError(f"{path}：[townships] 中的“{key}”不是南雄市的乡镇代码或名称。")
+        townships[code] = townships.get(code, ()) + urls(value, f"[townships] {key}")
+    try:
+        attempts = max(1, int(delivery.get("attempts", ATTEMPTS)))
+        delay = max(0.0, float(delivery.get("retry_delay_seconds", RETRY_DELAY_SECONDS)))
+    except (TypeError, ValueError) as exc:
+        raise AlertsConfigError(
+            f"{path}：[delivery] 的 attempts/retry_delay_seconds 应为数字。"
+        ) from exc
+    return Channels(urls(data.get("office", []), "office"), townships, attempts, delay)
+
+
+def channel_label(url: str) -> str:
+    """How a channel is recorded: Apprise's privacy form without options, plus a short hash
+    of the full URL so two bots whose secrets are hidden alike stay apart."""
+    plugin = apprise.Apprise.instantiate(url)
+    shown = plugin.url(privacy=True) if plugin is not None else url.split("://", 1)[0] + "://"
+    parts = urlsplit(shown)
+    shown = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return f"{shown} #{hashlib.sha256(url.encode('utf-8')).hexdigest()[:8]}"
+
+
+def supports_attachments(url: str) -> bool:
+    plugin = apprise.Apprise.instantiate(url)
+    return bool(plugin is not None and getattr(plugin, "attachment_support", False))
+
+
+# ---------------------------------------------------------------- delivery
+@dataclass
+class Delivery:
+    channel: str
+    status: str  # sent / failed
+    attempts: int
+    error: str | None
+    at: datetime
+
+
+def deliver(
+    url: str,
+    title: str,
+    body: str,
+    attachment: Path | None = None,
+    attempts: int = ATTEMPTS,
+    retry_delay_seconds: float = RETRY_DELAY_SECONDS,
+) -> Delivery:
+    """Send one message to one Apprise URL, trying `attempts` times; never raises."""
+    label = channel_label(url)
+    sender = apprise.Apprise()
+    if not sender.add(url):
+        return Delivery(label, "failed", 0, "渠道地址无法识别", datetime.now(UTC))
+    error = "发送失败"
+    for attempt in range(1, attempts + 1):
+        try:
+            result = sender.notify(
+                body=body,
+                title=title,
+                body_format=apprise.NotifyFormat.TEXT,
+                attach=str(attachment) if attachment else None,
+            )
+            if result:
+                return Delivery(label, "sent", attempt, None, datetime.now(UTC))
+            messages = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
+            error = "；".join(dict.fromkeys(messages)) or "发送失败（渠道未返回原因）"
+        except Exception as exc:  # a plugin bug must not stop the other townships
+            error = f"{type(exc).__name__}: {exc}"
+        if attempt < attempts:
+            time.sleep(retry_delay_seconds)
+    return Delivery(label, "failed", attempts, A.scrub_error(error), datetime.now(UTC))
+
+
+deliver_task = task(name="deliver-alert", cache_policy=NO_CACHE)(deliver)
+
+
+# ---------------------------------------------------------------- fix list
+def _safe_text(value: str) -> str:
+    """Text that a spreadsheet will never take for a formula (also after a CSV round trip)."""
+    if value and value[0] in "=+-@\t\r" and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_fix_list(
+    path: Path, sheets: Mapping[str, pl.DataFrame], about: list[tuple[str, str]]
+) -> Path:
+    """One sheet per frame with Chinese headers, typed cells, frozen header and autofilter,
+    then a 说明 sheet of (label, value) lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    headers = {A.ISSUE_SHEET: A.ISSUE_COLUMNS, A.FINDING_SHEET: A.FINDING_COLUMNS}
+    widths = {
+        "detail": 60,
+        "other_locations": 40,
+        "suggested_fix": 30,
+        "file": 28,
+        "person": 22,
+        "household_id": 18,
+        "problem": 20,
+        "value": 18,
+        "first_seen": 12,
+    }
+    book = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
+    try:
+        head = book.add_format(
+            {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}
+        )
+        wrap = book.add_format({"text_wrap": True, "valign": "top"})
+        top = book.add_format({"valign": "top"})
+        day = book.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
+        for name, frame in sheets.items():
+            sheet = book.add_worksheet(name)
+            columns = list(frame.columns)
+            names = headers.get(name, {c: c for c in columns})
+            for j, column in enumerate(columns):
+                sheet.write_string(0, j, names.get(column, column), head)
+                sheet.set_column(
+                    j, j, widths.get(column, 10), wrap if widths.get(column, 10) >= 28 else top
+                )
+            for i, row in enumerate(frame.iter_rows(), start=1):
+                for j, value in enumerate(row):
+                    if value is None:
+                        sheet.write_blank(i, j, None)
+                    elif isinstance(value, date):
+                        sheet.write_datetime(
+                            i, j, datetime.combine(value, datetime.min.time()), day
+                        )
+                    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                        sheet.write_number(i, j, value)
+                    else:
+                        sheet.write_string(i, j, _safe_text(str(value)))
+            sheet.freeze_panes(1, 0)
+            sheet.autofilter(0, 0, max(frame.height, 1), max(len(columns) - 1, 0))
+        info = book.add_worksheet("说明")
+        info.set_column(0, 0, 16, top)
+        info.set_column(1, 1, 90, wrap)
+        for i, (label, value) in enumerate(about):
+            info.write_string(i, 0, label, head if i == 0 else top)
+            info.write_string(i, 1, _safe_text(value))
+    finally:
+        book.close()
+    return path
+
+
+# ---------------------------------------------------------------- warehouse reads
+def _nightly_run(engine: Engine, run_id: int | None) -> dict[str, Any]:
+    run = models.Run.__table__
+    stmt = select(run.c.id, run.c.as_of, run.c.status).where(run.c.flow == "nightly")
+    if run_id is not None:
+        stmt = stmt.where(run.c.id == run_id)
+    else:
+        stmt = stmt.where(run.c.status.in_(("succeeded", "needs_attention")))
+    with engine.connect() as conn:
+        row = conn.execute(stmt.order_by(run.c.id.desc()).limit(1)).mappings().first()
+    if row is None:
+        what = f"编号为 {run_id} 的夜间核查" if run_id is not None else "已完成的夜间核查"
+        raise AlertsConfigError(f"数据仓库中没有{what}，请先运行 fupin nightly。")
+    as_of = row["as_of"]
+    return {
+        "id": int(row["id"]),
+        "as_of": as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)),
+    }
+
+
+def _lifecycle(engine: Engine, table: str, since: date) -> pl.DataFrame:
+    """Open rows, and rows resolved on or after `since`."""
+    t = models.table(table)
+    stmt = select(t).where(or_(t.c.status == "open", t.c.resolved_on >= since))
+    return db.read_frame(engine, stmt)
+
+
+def _files(engine: Engine) -> pl.DataFrame:
+    return db.read_frame(engine, "source_file").select(
+        "id", "name", "source", "township_code", "status", "received_at"
+    )
+
+
+def _sources_line(files: pl.DataFrame, code: str) -> str:
+    accepted = files.filter(pl.col("status") == "accepted")
+    mine = accepted.filter((pl.col("source") == "townships") & (pl.col("township_code") == code))
+    parts = []
+    if mine.height:
+        latest = mine.sort("id").row(-1, named=True)
+        parts.append(f"本单位花名册《{latest['name']}》（{_received(latest['received_at'])}接收）")
+    extracts = accepted.filter(pl.col("source") != "townships")
+    if extracts.height:
+        newest = extracts["received_at"].max()
+        parts.append(f"民政低保、医保参保及结算数据（最近接收于{_received(newest)}）")
+    return "；".join(parts) + "。" if parts else ""
+
+
+def _received(moment: Any) -> str:
+    if isinstance(moment, datetime):
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return A.zh_date(moment.astimezone(CHINA).date())
+    return "日期不详"
+
+
+# ---------------------------------------------------------------- the run
+Deliver = Callable[..., Delivery]
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()
+    except Exception:  # outside a flow run
+        return logging.getLogger("fupin.alerts")
+
+
+@dataclass
+class _Run:
+    """Everything one alerts run needs, and what it has done so far."""
+
+    engine: Engine
+    channels: Channels
+    divisions: Divisions
+    items: pl.DataFrame
+    files: pl.DataFrame
+    known: dict[tuple[str | None, str], A.Baseline]
+    nightly_id: int
+    as_of: date
+    overdue_days: int
+    out_dir: Path
+    dry_run: bool
+    deliver_fn: Deliver
+    alerts_run: int | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    failed_by_township: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"运行#{self.nightly_id}"
+
+    def send(
+        self,
+        recipient: str | None,
+        name: str,
+        url: str,
+        alert: A.Alert,
+        message: tuple[str, str],
+        attachment: Path | None,
+    ) -> dict[str, Any]:
+        """Deliver (or, in a dry run, only describe) one message and record the attempt."""
+        title, body = message
+        entry: dict[str, Any] = {
+            "township_code": recipient,
+            "township": name,
+            "channel": channel_label(url),
+            "title": title,
+            "body": body,
+            "attachment": str(attachment) if attachment else None,
+            "escalated": alert.escalated,
+            "counts": alert.counts.as_dict(),
+            "status": "dry_run",
+            "attempts": 0,
+            "error": None,
+        }
+        self.result["messages"].append(entry)
+        if self.dry_run:
+            return entry
+        c = self.channels
+        d = self.deliver_fn(url, title, body, attachment, c.attempts, c.retry_delay_seconds)
+        entry.update(status=d.status, attempts=d.attempts, error=d.error)
+        self.result[d.status] += 1
+        record = {**alert.record(), "nightly_run_id": self.nightly_id, "attempts": d.attempts}
+        row = {
+            "run_id": self.alerts_run,
+            "township_code": recipient,
+            "channel": d.channel,
+            "sent_at": d.at,
+            "status": d.status,
+            "counts": json.dumps(record, ensure_ascii=False, sort_keys=True),
+            "error": d.error,
+        }
+        db.write_frame(self.engine, "alert", pl.DataFrame([row], schema=ALERT_ROW))
+        if d.status == "failed":
+            self.failed_by_township[name] = self.failed_by_township.get(name, 0) + 1
+            _logger().warning(
+                "alert to %s via %s failed after %d attempts: %s",
+                name,
+                d.channel,
+                d.attempts,
+                d.error,
+            )
+        return entry
+
+    def township(self, code: str) -> None:
+        """One township: compare with what each of its channels was last told, write the fix
+        list when there is something to say, and send to the channels that need it."""
+        name = self.divisions.short_name(code)
+        urls = self.channels.townships.get(code, ())
+        by_baseline: dict[A.Baseline | None, A.Alert] = {}
+
+        def alert_for(baseline: A.Baseline | None) -> A.Alert:
+            if baseline not in by_baseline:
+                by_baseline[baseline] = A.compute_alert(
+                    self.items, code, name, self.as_of, self.overdue_days, baseline
+                )
+            return by_baseline[baseline]
+
+        due = [(url, alert_for(self.known.get((code, channel_label(url))))) for url in urls]
+        to_send = [(url, alert) for url, alert in due if alert.changed]
+        now = alert_for(None)
+        summary: dict[str, Any] = {
+            "name": name,
+            "counts": now.counts.as_dict(),
+            "channels": len(urls),
+            "fix_list": None,
+            "deliveries": [],
+        }
+        self.result["townships"][code] = summary
+        self.result["unchanged"] += len(due) - len(to_send)
+        if not urls and now.counts.open:
+            self.result["unconfigured"].append(name)
+        sources = _sources_line(self.files, code)
+        attachment = None
+        if (to_send or not urls) and now.counts.open:
+            attachment = write_fix_list(
+                self.out_dir / f"数据质量整改清单_{name}_{self.as_of.isoformat()}.xlsx",
+                A.fix_list(self.items, code, self.as_of, self.overdue_days),
+                _about(name, self.as_of, self.label, now, sources),
+            )
+            summary["fix_list"] = str(attachment)
+        for url, alert in to_send:
+            attached = attachment is not None and supports_attachments(url)
+            message = A.township_message(
+                alert, self.label, attachment.name if attachment else None, sources, attached
+            )
+            entry = self.send(code, name, url, alert, message, attachment if attached else None)
+            summary["deliveries"].append({k: entry[k] for k in DELIVERY_KEYS})
+
+    def office(self) -> None:
+        """The city digest, after the townships so that it can name failed deliveries."""
+        summary: dict[str, Any] = {"channels": len(self.channels.office), "deliveries": []}
+        self.result["office"] = summary
+        names = {code: self.divisions.short_name(code) for code in self.divisions.townships}
+        for url in self.channels.office:
+            baseline = self.known.get((None, channel_label(url)))
+            alert = A.compute_alert(
+                self.items, None, "市扶贫办", self.as_of, self.overdue_days, baseline
+            )
+            summary["counts"] = alert.counts.as_dict()
+            if not (alert.changed or self.failed_by_township):
+                self.result["unchanged"] += 1
+                continue
+            rows = A.digest_rows(self.items, names, self.as_of, self.overdue_days, baseline)
+            message = A.digest_message(
+                alert, rows, self.label, self.failed_by_township, self.result["unconfigured"]
+            )
+            entry = self.send(None, "市扶贫办", url, alert, message, None)
+            summary["deliveries"].append({k: entry[k] for k in DELIVERY_KEYS})
+
+
+ALERT_ROW: dict[str, pl.DataType] = {
+    "run_id": pl.Int64(),
+    "township_code": pl.Utf8(),
+    "channel": pl.Utf8(),
+    "sent_at": pl.Datetime("us", "UTC"),
+    "status": pl.Utf8(),
+    "counts": pl.Utf8(),
+    "error": pl.Utf8(),
+}
+DELIVERY_KEYS = ("channel", "status", "attempts", "error")
+
+
+def run_alerts(
+    database_url: str | None = None,
+    dry_run: bool = False,
+    run_id: int | None = None,
+    home: str | Path | None = None,
+    channels_file: str | Path | None = None,
+    deliver_fn: Deliver = deliver,
+) -> dict[str, Any]:
+    """Compute, write and (unless `dry_run`) send and record the alerts of a nightly run
+    (default: the latest finished one).  Returns what was sent, failed and left unchanged.
+
+    Raises AlertsConfigError for a bad channel file or a warehouse without a nightly run.
+    """
+    settings = load_settings(database_url, home)
+    divisions = load_divisions()
+    channels = load_channels(
+        Path(channels_file) if channels_file else settings.channels_file, divisions
+    )
+    overdue_days = load_policy(settings.policy_file).overdue_days
+    engine = db.connect(settings.database_url)
+    try:
+        if not dry_run:
+            db.upgrade(engine)
+        nightly = _nightly_run(engine, run_id)
+        as_of: date = nightly["as_of"]
+        known = A.baselines(db.read_frame(engine, "alert"))
+        since = min([b.as_of for b in known.values()] + [as_of])
+        files = _files(engine)
+        items = A.alert_items(
+            _lifecycle(engine, "finding", since), _lifecycle(engine, "dq_issue", since), files
+        )
+        run = _Run(
+            engine=engine,
+            channels=channels,
+            divisions=divisions,
+            items=items,
+            files=files,
+            known=known,
+            nightly_id=nightly["id"],
+            as_of=as_of,
+            overdue_days=overdue_days,
+            out_dir=settings.reports_dir / "alerts" / as_of.isoformat(),
+            dry_run=dry_run,
+            deliver_fn=deliver_fn,
+        )
+        if not dry_run:
+            run.alerts_run = db.start_run(
+                engine, "alerts", as_of, {"nightly_run_id": nightly["id"], "dry_run": False}
+            )
+        run.result = {
+            "run_id": run.alerts_run,
+            "nightly_run_id": nightly["id"],
+            "as_of": as_of.isoformat(),
+            "dry_run": dry_run,
+            "townships": {},
+            "office": None,
+            "messages": [],
+            "sent": 0,
+            "failed": 0,
+            "unchanged": 0,
+            "unconfigured": [],
+        }
+        try:
+            for code in divisions.townships:
+                run.township(code)
+            run.office()
+        except Exception as exc:
+            if run.alerts_run is not None:
+                db.finish_run(engine, run.alerts_run, "failed", {"error": type(exc).__name__})
+            raise
+        result = run.result
+        if run.alerts_run is not None:
+            stats = {k: result[k] for k in ("sent", "failed", "unchanged", "unconfigured")}
+            status = "needs_attention" if result["failed"] else "succeeded"
+            db.finish_run(engine, run.alerts_run, status, stats)
+        _logger().info(
+            "alerts for nightly run %s (%s): sent %d, failed %d, unchanged %d%s",
+            nightly["id"],
+            as_of,
+            result["sent"],
+            result["failed"],
+            result["unchanged"],
+            " (dry run)" if dry_run else "",
+        )
+        return result
+    finally:
+        engine.dispose()
+
+
+def _about(
+    name: str, as_of: date, run_label: str, alert: A.Alert, sources: str
+) -> list[tuple[str, str]]:
+    c = alert.counts
+    return [
+        ("数据质量整改清单", name),
+        ("数据截至", A.zh_date(as_of)),
+        ("依据", f"夜间数据核查{run_label}"),
+        ("生成时间", datetime.now(CHINA).strftime("%Y-%m-%d %H:%M")),
+        (
+            "未整改合计",
+            f"{c.open}项（核查发现{c.findings}项，数据质量问题{c.issues}项；"
+            f"今日新增{c.new}项，逾期{c.overdue}项）",
+        ),
+        ("数据来源", sources or "—"),
+        (
+            "说明",
+            "本清单仅含本单位数据，按严重程度（高、中、低）和发现时间排序。“文件／工作表／行号”"
+            "指本单位报送表格中的位置；整改后，下次夜间核查将自动核销。"
+            "本清单含个人信息，仅限本单位扶贫工作使用，不得外传。",
+        ),
+        ("区划", DIVISIONS_CREDIT),
+    ]
+
+
+@flow(name="township-alerts", log_prints=False)
+def send_alerts(
+    database_url: str | None = None,
+    dry_run: bool = False,
+    run_id: int | None = None,
+    home: str | None = None,
+) -> dict[str, Any]:
+    """Township data-quality alerts and the office digest for a nightly run (default: latest)."""
+    return run_alerts(database_url, dry_run, run_id, home, deliver_fn=deliver_task)
+
+
+def summary_lines(result: Mapping[str, Any]) -> list[str]:
+    """What `fupin alerts` prints (Chinese): one line per message, then the totals."""
+    lines: list[str] = []
+    dry = result["dry_run"]
+    head = "预警预览（未发送）" if dry else "预警发送结果"
+    lines.append(f"{head}：夜间核查运行#{result['nightly_run_id']}，截至{result['as_of']}。")
+    status_zh = {"sent": "已发送", "failed": "发送失败", "dry_run": "将发送"}
+    for m in result["messages"]:
+        who = m["township"]
+        line = f"  {status_zh.get(m['status'], m['status'])}：{who} → {m['channel']}"
+        if m["status"] == "failed":
+            line += f"（尝试{m['attempts']}次：{m['error']}）"
+        lines.append(line)
+        if dry:
+            lines.append("    " + m["title"])
+            lines += ["    " + x for x in m["body"].splitlines()]
+    for t in result["townships"].values():
+        if t["fix_list"]:
+            lines.append(f"  整改清单：{t['name']} {t['fix_list']}")
+    lines.append(
+        f"合计：{'将发送' if dry else '已发送'}{len([m for m in result['messages'] if m['status'] in ('sent', 'dry_run')])}条，"
+        f"失败{result['failed']}条，无变化未发送{result['unchanged']}条。"
+    )
+    if result["unconfigured"]:
+        lines.append("未配置预警渠道（清单已生成，请转交）：" + "、".join(result["unconfigured"]))
+    if result["failed"]:
+        lines.append(
+            "有预警发送失败：请检查 config/channels.toml 中的地址与网络，问题解决后重新运行 fupin alerts。"
+        )
+    return lines
+
+
+__all__ = [
+    "AlertsConfigError",
+    "Channels",
+    "Delivery",
+    "channel_label",
+    "deliver",
+    "load_channels",
+    "run_alerts",
+    "send_alerts",
+    "summary_lines",
+    "write_fix_list",
+]
