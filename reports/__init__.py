@@ -1,0 +1,55 @@
+"""Rendering the assessment (考核报告) and accountability (问责通报) reports.
+
+`render(kind, data, formats, out_dir)` takes the plain data of `reports.context` and writes
+`<kind>_<period>_<scope>.html|pdf|xlsx`.  Every string of the data is scrubbed of ID numbers
+first; HTML is autoescaped; XLSX text never becomes a formula.  Same data, same bytes (HTML and
+XLSX; a PDF carries its engine's creation time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reports.safety import scrub
+
+KINDS = ("assessment", "accountability")
+FORMATS = ("html", "pdf", "xlsx")
+
+
+def render(
+    kind: str,
+    data: dict[str, Any],
+    formats: list[str] | tuple[str, ...],
+    out_dir: Path,
+    pdf_engine: str = "auto",
+) -> list[Path]:
+    """Write the report in each of `formats` to `out_dir`; returns the paths written."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown report {kind!r}: one of {KINDS}")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format(s) {unknown}: any of {FORMATS}")
+    if data.get("kind") != kind:
+        raise ValueError(f"data is for {data.get('kind')!r}, not {kind!r}")
+    from reports.html import render_html
+    from reports.pdf import html_to_pdf
+    from reports.xlsx import write_xlsx
+
+    data = scrub(data)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = data["meta"]["file_stem"]
+    written: list[Path] = []
+    html_path = out_dir / f"{stem}.html"
+    if "html" in formats or "pdf" in formats:
+        html_path.write_text(render_html(data), encoding="utf-8", newline="\n")
+        if "html" in formats:
+            written.append(html_path)
+    if "pdf" in formats:
+        written.append(html_to_pdf(html_path, out_dir / f"{stem}.pdf", pdf_engine))
+        if "html" not in formats:
+            html_path.unlink()
+    if "xlsx" in formats:
+        written.append(write_xlsx(data, out_dir / f"{stem}.xlsx"))
+    return written
