@@ -46,7 +46,10 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     inbox = Path(args.inbox)
     if not inbox.is_dir():
-        print(f"收件目录不存在：{inbox}。请用 --inbox 指定包含 townships/ dibao/ insurance/ claims/ 的目录。", file=sys.stderr)
+        print(
+            f"收件目录不存在：{inbox}。请用 --inbox 指定包含 townships/ dibao/ insurance/ claims/ 的目录。",
+            file=sys.stderr,
+        )
         return USAGE
     result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None, args.db)
     _print_run(result)
@@ -61,8 +64,12 @@ def _print_run(result: dict[str, Any]) -> None:
         f"隔离 {files['quarantined']} 个，退回 {files['rejected']} 个。"
     )
     f, i = result["findings"], result["issues"]
-    print(f"核查发现：新增 {f['new']}，仍未整改 {f['still_open']}，重新出现 {f['reopened']}，已整改 {f['resolved']}。")
-    print(f"数据质量问题：新增 {i['new']}，仍未整改 {i['still_open']}，重新出现 {i['reopened']}，已整改 {i['resolved']}。")
+    print(
+        f"核查发现：新增 {f['new']}，仍未整改 {f['still_open']}，重新出现 {f['reopened']}，已整改 {f['resolved']}。"
+    )
+    print(
+        f"数据质量问题：新增 {i['new']}，仍未整改 {i['still_open']}，重新出现 {i['reopened']}，已整改 {i['resolved']}。"
+    )
     for o in result["outcomes"]:
         if o["status"] in ("quarantined", "rejected"):
             label = "已隔离" if o["status"] == "quarantined" else "已退回"
@@ -113,8 +120,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fupin", description="南雄市精准扶贫数据核查（夜间核查、报告、预警、归档）")
-    p.add_argument("--db", help="数据仓库地址（默认 FUPIN_DATABASE_URL 或 FUPIN_HOME 下的 SQLite 文件）")
+    p = argparse.ArgumentParser(
+        prog="fupin", description="南雄市精准扶贫数据核查（夜间核查、报告、预警、归档）"
+    )
+    p.add_argument(
+        "--db", help="数据仓库地址（默认 FUPIN_DATABASE_URL 或 FUPIN_HOME 下的 SQLite 文件）"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="生成模拟的南雄市数据（收件目录与标准答案）")
@@ -129,13 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--as-of", type=_date, default=None)
     n.set_defaults(func=cmd_nightly)
 
-    e = sub.add_parser("export", help="导出核查发现、数据质量问题或考核指标（CSV，Excel可直接打开）")
+    e = sub.add_parser(
+        "export", help="导出核查发现、数据质量问题或考核指标（CSV，Excel可直接打开）"
+    )
     e.add_argument("what", choices=["findings", "issues", "indicators"])
     e.add_argument("--out")
     e.set_defaults(func=cmd_export)
 
     a = sub.add_parser("alerts", help="发送（或预览）最近一次夜间核查的乡镇数据质量预警")
-    a.add_argument("--dry-run", action="store_true", help="只生成整改清单并显示将发送的内容，不发送")
+    a.add_argument(
+        "--dry-run", action="store_true", help="只生成整改清单并显示将发送的内容，不发送"
+    )
     a.add_argument("--run-id", type=int, help="按指定的夜间核查运行发送（默认最近一次）")
     a.set_defaults(func=cmd_alerts)
 

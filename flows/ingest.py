@@ -93,7 +93,13 @@ def parse(folder: str, path: Path, file_id: int) -> intake.Parsed:
 
 
 def ingest_file(
-    engine: Engine, settings: Settings, folder: str, path: Path, inbox: Path, run_id: int, as_of: date
+    engine: Engine,
+    settings: Settings,
+    folder: str,
+    path: Path,
+    inbox: Path,
+    run_id: int,
+    as_of: date,
 ) -> FileOutcome:
     rel = path.relative_to(inbox).as_posix()
     sha = sha256_of(path)
@@ -159,7 +165,16 @@ def ingest_file(
         sheets=parsed.notes,
     )
     db.supersede_older(engine, file_id)
-    return FileOutcome(rel, folder, "accepted", None, file_id, parsed.township_code, parsed.rows_loaded, parsed.rows_reported)
+    return FileOutcome(
+        rel,
+        folder,
+        "accepted",
+        None,
+        file_id,
+        parsed.township_code,
+        parsed.rows_loaded,
+        parsed.rows_reported,
+    )
 
 
 def _delete_file_rows(engine: Engine, file_id: int) -> None:

@@ -20,8 +20,10 @@ from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings, load_divisions, load_policy, load_settings
 from flows.ingest import FileOutcome, ingest_file, scan_inbox
+from flows.report import build_report, compute_indicators
 from transforms.frames import ISSUE, conform
-from transforms.reconcile import reconcile
+from transforms.indicators import period_of
+from transforms.reconcile import Reconciled, reconcile
 from warehouse import db
 
 KINDS = ("roster", "village", "dibao", "enrolment", "settlement")
@@ -53,7 +55,13 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
     cache_policy=NO_CACHE,
 )
 def ingest_one(
-    engine: Engine, settings: Settings, folder: str, path: Path, inbox: Path, run_id: int, as_of: date
+    engine: Engine,
+    settings: Settings,
+    folder: str,
+    path: Path,
+    inbox: Path,
+    run_id: int,
+    as_of: date,
 ) -> FileOutcome:
     return ingest_file(engine, settings, folder, path, inbox, run_id, as_of)
 
@@ -67,7 +75,9 @@ def load_in_force(engine: Engine) -> tuple[dict[str, pl.DataFrame], dict[int, st
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate(engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date) -> dict[str, int]:
+def validate(
+    engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date
+) -> dict[str, int]:
     from expectations import validate as run_suite
 
     frames = [run_suite(kind, data[kind], files) for kind in KINDS if not data[kind].is_empty()]
@@ -86,20 +96,65 @@ def _suite_kinds() -> set[str]:
 @task(name="reconcile", cache_policy=NO_CACHE)
 def reconcile_and_record(
     engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date
-) -> dict[str, Any]:
+) -> tuple[Reconciled, dict[str, Any]]:
     shown = {i: name.rsplit("/", 1)[-1] for i, name in files.items()}  # a clerk knows the file name
     result = reconcile(data, as_of, load_policy(), load_divisions(), shown)
     db.replace_rows(engine, "identity_link", result.links.with_columns(run_id=pl.lit(run_id)), {})
     counts = db.upsert_lifecycle(engine, "finding", result.findings, run_id, as_of)
     per_rule = result.findings.group_by("rule").len().sort("rule")
-    return {**counts, "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True))}
+    return result, {**counts, "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True))}
+
+
+def periods_of(day: date) -> list[str]:
+    """The assessment periods a run on `day` informs: its half-year, and the year at 12-31."""
+    periods = [period_of(day)]
+    if (day.month, day.day) == (12, 31):
+        periods.append(str(day.year))
+    return periods
+
+
+@task(name="assess", cache_policy=NO_CACHE)
+def assess(
+    engine: Engine, result: Reconciled, villages: pl.DataFrame, run_id: int, as_of: date
+) -> int:
+    """Indicators of the run's periods, stored per period (a rerun replaces them)."""
+    findings = db.read_frame(engine, "finding")
+    issues = db.read_frame(engine, "dq_issue")
+    x = result.inputs
+    written = 0
+    for period in periods_of(as_of):
+        frame = compute_indicators(
+            result.persons,
+            villages,
+            x.dibao,
+            x.enrolment,
+            findings,
+            issues,
+            period=period,
+            as_of=as_of,
+        ).with_columns(run_id=pl.lit(run_id, pl.Int64))
+        written += db.replace_rows(engine, "indicator", frame, {"period": [period]})
+    return written
+
+
+@task(name="render-reports", cache_policy=NO_CACHE)
+def render_reports(
+    engine: Engine, settings: Settings, as_of: date, formats: tuple[str, ...]
+) -> list[str]:
+    paths: list[Path] = []
+    for period in periods_of(as_of):
+        for kind in ("assessment", "accountability"):
+            paths += build_report(engine, kind, period, None, formats, settings.reports_dir)
+    return [str(p) for p in paths]
 
 
 def _send_alerts(settings: Settings, run_id: int, log: Any) -> dict[str, Any] | None:
     from flows.alerts import AlertsConfigError, send_alerts
 
     try:
-        result = send_alerts(database_url=settings.database_url, run_id=run_id, home=str(settings.home))
+        result = send_alerts(
+            database_url=settings.database_url, run_id=run_id, home=str(settings.home)
+        )
     except AlertsConfigError as exc:
         log.warning("alerts not sent: %s", exc)
         return None
@@ -113,9 +168,14 @@ def nightly(
     database_url: str | None = None,
     home: str | None = None,
     send: bool = True,
+    formats: list[str] | None = None,
 ) -> dict[str, Any]:
     """Ingest everything new in `inbox`, validate, reconcile, update life cycles, report,
-    then alert the townships (`send=False` leaves alerts to a separate `fupin alerts`)."""
+    then alert the townships (`send=False` leaves alerts to a separate `fupin alerts`).
+
+    The run's assessment and accountability reports are rendered in `formats` (default
+    HTML only; PDF takes tens of seconds and is for on-demand runs and the demo)."""
+    formats = formats or ["html"]
     log = _logger()
     started = time.perf_counter()
     settings = load_settings(database_url, home)
@@ -123,7 +183,9 @@ def nightly(
     inbox_path = Path(inbox).resolve()
     engine = db.connect(settings.database_url)
     db.upgrade(engine)
-    run_id = db.start_run(engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()})
+    run_id = db.start_run(
+        engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()}
+    )
     try:
         outcomes = [
             ingest_one(engine, settings, folder, path, inbox_path, run_id, day)
@@ -134,12 +196,19 @@ def nightly(
                 log.warning("file %s %s: %s", o.rel_path, o.status, o.reason)
         data, files = load_in_force(engine)
         issues = validate(engine, data, files, run_id, day)
-        findings = reconcile_and_record(engine, data, files, run_id, day)
+        result, findings = reconcile_and_record(engine, data, files, run_id, day)
+        indicators = assess(engine, result, data["village"], run_id, day)
+        reports = render_reports(engine, settings, day, tuple(formats))
         stats = {
-            "files": {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "quarantined", "rejected")},
+            "files": {
+                s: sum(o.status == s for o in outcomes)
+                for s in ("accepted", "duplicate", "quarantined", "rejected")
+            },
             "rows_in_force": {k: data[k].height for k in KINDS},
             "issues": issues,
             "findings": findings,
+            "indicators": indicators,
+            "reports": reports,
             "seconds": round(time.perf_counter() - started, 2),
         }
         needs_person = any(o.needs_attention for o in outcomes)
@@ -148,8 +217,13 @@ def nightly(
         if send:
             stats["alerts"] = _send_alerts(settings, run_id, log)
             needs_person = needs_person or bool(stats["alerts"] and stats["alerts"]["failed"])
-        return {"run_id": run_id, "as_of": day.isoformat(), "needs_attention": needs_person,
-                "outcomes": [o.__dict__ for o in outcomes], **stats}
+        return {
+            "run_id": run_id,
+            "as_of": day.isoformat(),
+            "needs_attention": needs_person,
+            "outcomes": [o.__dict__ for o in outcomes],
+            **stats,
+        }
     except Exception as exc:
         db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
         raise
