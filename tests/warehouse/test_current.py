@@ -1,0 +1,147 @@
+"""`current`: which canonical rows are in force (sources.md: a newer submission replaces)."""
+
+from __future__ import annotations
+
+import polars as pl
+from sqlalchemy import Engine
+
+from tests.warehouse.conftest import add_file
+from transforms import frames
+from warehouse import db
+
+WUJING, ZHUJI = "440282100", "440282104"
+
+
+def _rows(kind: str, file_id: int, n: int, sheet: str = "", **cols: list) -> pl.DataFrame:
+    base = {"file_id": [file_id] * n, "sheet": [sheet] * n, "row_no": list(range(2, n + 2)), **cols}
+    return frames.conform(pl.DataFrame(base), frames.CANONICAL[kind])
+
+
+def _households(file_id: int, ids: list[str], township: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "file_id": [file_id] * len(ids),
+            "household_id": ids,
+            "township_code": [township] * len(ids),
+            "members": [3] * len(ids),
+            "first_row_no": list(range(2, 2 * len(ids) + 2, 2)),
+        }
+    )
+
+
+def _load_roster(engine: Engine, township: str, ids: list[str], **file_cols) -> int:
+    f = add_file(engine, "townships", township, **file_cols)
+    db.write_frame(
+        engine,
+        "roster_person",
+        _rows(
+            "roster", f, len(ids), "花名册", household_id=ids, township_code=[township] * len(ids)
+        ),
+    )
+    db.write_frame(
+        engine,
+        "village",
+        _rows("village", f, 1, "贫困村情况表", village=[f"村{f}"], township_code=[township]),
+    )
+    db.write_frame(engine, "roster_household", _households(f, ids, township))
+    return f
+
+
+def test_empty_warehouse_has_nothing_in_force(engine: Engine) -> None:
+    for kind in ("roster", "village", "dibao", "enrolment", "settlement"):
+        got = db.current(engine, kind)
+        assert got.is_empty() and got.schema == frames.CANONICAL[kind]
+    assert db.current(engine, "household").schema == db.table_schema("roster_household")
+
+
+def test_newer_workbook_replaces_only_its_township(engine: Engine) -> None:
+    old = _load_roster(engine, WUJING, ["WJ1", "WJ2"])
+    other = _load_roster(engine, ZHUJI, ["ZJ1"])
+    new = _load_roster(engine, WUJING, ["WJ1", "WJ3", "WJ4"])
+    _load_roster(engine, WUJING, ["BAD"], status="rejected")  # newer, but not accepted
+    _load_roster(engine, WUJING, ["LOADING"], status="loading")
+
+    roster = db.current(engine, "roster")
+    assert roster.schema == frames.CANONICAL["roster"]
+    assert sorted(roster["household_id"]) == ["WJ1", "WJ3", "WJ4", "ZJ1"]
+    assert set(roster["file_id"]) == {new, other}
+    assert sorted(db.current(engine, "village")["file_id"]) == sorted([new, other])
+    assert sorted(db.current(engine, "household")["household_id"]) == ["WJ1", "WJ3", "WJ4", "ZJ1"]
+
+    # Marking the history as superseded changes nothing in force; history stays in the tables.
+    assert db.supersede_older(engine, new) == [old]
+    assert sorted(db.current(engine, "roster")["household_id"]) == ["WJ1", "WJ3", "WJ4", "ZJ1"]
+    assert db.read_frame(engine, "roster_person").filter(pl.col("file_id") == old).height == 2
+
+
+def test_quarantined_workbook_keeps_the_previous_in_force(engine: Engine) -> None:
+    first = _load_roster(engine, WUJING, ["WJ1"])
+    bad = add_file(engine, "townships", WUJING, status="quarantined")
+    assert bad > first
+    assert db.current(engine, "roster")["file_id"].to_list() == [first]
+
+
+def test_latest_dibao_roll(engine: Engine) -> None:
+    d1, d2 = add_file(engine, "dibao"), add_file(engine, "dibao")
+    add_file(engine, "dibao", status="rejected")
+    db.write_frame(engine, "dibao", _rows("dibao", d1, 3, family_id=["F1", "F2", "F3"]))
+    db.write_frame(engine, "dibao", _rows("dibao", d2, 2, family_id=["F2", "F4"]))
+    got = db.current(engine, "dibao")
+    assert got["family_id"].to_list() == ["F2", "F4"]
+    assert got.schema == frames.CANONICAL["dibao"]
+
+
+def test_enrolment_per_year_from_the_latest_file_holding_it(engine: Engine) -> None:
+    f1, f2 = add_file(engine, "insurance"), add_file(engine, "insurance")
+    f3 = add_file(engine, "insurance", status="quarantined")
+    db.write_frame(
+        engine,
+        "enrolment",
+        _rows(
+            "enrolment",
+            f1,
+            5,
+            year=[2016, 2016, 2017, 2017, None],
+            insured_key=["a16", "b16", "a17", "b17", "x"],
+        ),
+    )
+    db.write_frame(
+        engine,
+        "enrolment",
+        _rows("enrolment", f2, 3, year=[2017, 2018, 2018], insured_key=["a17'", "a18", "b18"]),
+    )
+    db.write_frame(engine, "enrolment", _rows("enrolment", f3, 1, year=[2018], insured_key=["q18"]))
+
+    got = db.current(engine, "enrolment")
+    assert got.schema == frames.CANONICAL["enrolment"]
+    by_year = {y: sorted(g["insured_key"]) for (y,), g in got.group_by("year")}
+    assert by_year == {2016: ["a16", "b16"], 2017: ["a17'"], 2018: ["a18", "b18"]}
+
+
+def test_settlements_union_latest_file_wins_per_key(engine: Engine) -> None:
+    c1, c2 = add_file(engine, "claims"), add_file(engine, "claims")
+    c3 = add_file(engine, "claims", status="rejected")
+    db.write_frame(
+        engine,
+        "settlement",
+        _rows(
+            "settlement", c1, 3, settlement_id=["S1", "S2", None], assistance_paid=[1.0, 2.0, 3.0]
+        ),
+    )
+    db.write_frame(
+        engine,
+        "settlement",
+        _rows("settlement", c2, 2, settlement_id=["S2", "S3"], assistance_paid=[20.0, 30.0]),
+    )
+    db.write_frame(
+        engine,
+        "settlement",
+        _rows("settlement", c3, 1, settlement_id=["S3"], assistance_paid=[999.0]),
+    )
+
+    got = db.current(engine, "settlement").sort("settlement_id")
+    assert got.select("settlement_id", "file_id", "assistance_paid").rows() == [
+        ("S1", c1, 1.0),
+        ("S2", c2, 20.0),
+        ("S3", c2, 30.0),
+    ]

@@ -1,0 +1,120 @@
+"""The schema: migrations reach head on empty databases and agree with the models."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+
+from transforms import frames
+from warehouse import db, models
+from warehouse.bulk import table_schema
+
+
+def test_upgrade_head_on_an_empty_database(db_url: str) -> None:
+    db.upgrade(db_url)
+    engine = db.connect(db_url)
+    try:
+        names = set(inspect(engine).get_table_names())
+        assert names == set(models.Base.metadata.tables) | {"alembic_version"}
+        head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == head
+        db.upgrade(engine)  # again: nothing to do, nothing breaks
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_do_not_drift(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, models.Base.metadata) == []
+
+
+def _normal(sql: str) -> str:
+    return re.sub(r"[\s()\"]", "", sql).lower()
+
+
+def _undo_postgres(sql: str) -> str:
+    """PostgreSQL reports `x IN ('a')` as `(x)::text = ANY ((ARRAY['a'::character varying])::text[])`."""
+    sql = re.sub(r"::[a-z ]+(\[\])?", "", sql)
+    return re.sub(r"=\s*ANY\s*\(\(?ARRAY\[(.*?)\]\)?\)", r"IN (\1)", sql)
+
+
+def test_check_constraints_match_models(engine: Engine) -> None:
+    """Autogenerate ignores CHECK constraints; compare them here."""
+    inspector = inspect(engine)
+    for table in models.Base.metadata.sorted_tables:
+        expected = {
+            c.name: _normal(str(c.sqltext))
+            for c in table.constraints
+            if c.__class__.__name__ == "CheckConstraint"
+        }
+        found = {
+            c["name"]: _normal(_undo_postgres(c["sqltext"]))
+            for c in inspector.get_check_constraints(table.name)
+        }
+        assert found == expected, table.name
+
+
+def test_upgrade_needs_no_working_directory(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db.upgrade(sqlite_url)
+    engine = db.connect(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM finding")).scalar() == 0
+    engine.dispose()
+
+
+def test_contract_tables_mirror_the_frames() -> None:
+    for kind, source in frames.STAGED_SOURCES.items():
+        assert table_schema(models.STAGED_TABLES[kind]) == frames.staged_schema(source)
+    for kind, schema in frames.CANONICAL.items():
+        assert table_schema(models.CANONICAL_TABLES[kind]) == schema
+    for table, contract in (("finding", frames.FINDING), ("dq_issue", frames.ISSUE)):
+        have = table_schema(table)
+        assert {c: have[c] for c in contract} == contract
+    assert table_schema("identity_link")["score"] == pl.Float64
+
+
+def test_contract_tables_are_keyed_by_provenance() -> None:
+    for name in [*models.STAGED_TABLES.values(), *models.CANONICAL_TABLES.values()]:
+        pk = [c.name for c in models.table(name).primary_key.columns]
+        assert pk == ["file_id", "sheet", "row_no"], name
+
+
+def test_sqlite_connection_settings(sqlite_url: str) -> None:
+    engine = db.connect(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+    engine.dispose()
+
+
+def test_sqlite_transactions_cover_ddl(sqlite_url: str) -> None:
+    """SQLAlchemy emits BEGIN itself, so a failed migration step leaves nothing behind."""
+    engine = db.connect(sqlite_url)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.execute(text("CREATE TABLE scratch (x INTEGER)"))
+        raise RuntimeError
+    assert "scratch" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_connect_urls() -> None:
+    pg = db.connect("postgresql://postgres@127.0.0.1:5432/x")
+    assert pg.dialect.driver == "psycopg"
+    pg.dispose()
+    with pytest.raises(ValueError, match="psycopg"):
+        db.connect("postgresql+psycopg2://postgres@127.0.0.1/x")
+    with pytest.raises(ValueError, match="unsupported"):
+        db.connect("mysql://u@h/x")

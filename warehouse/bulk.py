@@ -1,0 +1,377 @@
+"""Frames in and out of the warehouse, on each dialect's fast path.
+
+Writes: PostgreSQL takes CSV through COPY FROM STDIN (psycopg 3), written by polars in
+chunks; SQLite takes one `executemany` per chunk on the raw sqlite3 cursor, all inside the
+caller's transaction.  Reads: PostgreSQL streams COPY (query) TO STDOUT as CSV into
+`pl.read_csv`; SQLite fetches plain tuples from the raw cursor.  Either way the result is cast
+to the column types of the table (or of the selected columns), so frames come back in their
+`transforms.frames` contract.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    Table,
+    TextClause,
+    delete,
+    select,
+    text,
+)
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
+
+from warehouse import models
+
+Bind = Engine | Connection
+CHUNK_ROWS = 100_000
+
+# PostgreSQL type OIDs -> polars, for plain SQL whose result columns we don't know.
+_PG_OIDS: dict[int, pl.DataType] = {
+    16: pl.Boolean(),
+    20: pl.Int64(),
+    21: pl.Int64(),
+    23: pl.Int64(),
+    700: pl.Float64(),
+    701: pl.Float64(),
+    1700: pl.Float64(),
+    1082: pl.Date(),
+    1114: pl.Datetime("us", "UTC"),
+    1184: pl.Datetime("us", "UTC"),
+}
+
+
+# --- transactions ---------------------------------------------------------------------------
+
+
+@contextmanager
+def transaction(bind: Bind) -> Iterator[Connection]:
+    """A connection inside a transaction: the caller's, or a new one committed on exit."""
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            yield conn
+    elif bind.in_transaction():
+        yield bind
+    else:
+        with bind.begin():
+            yield bind
+
+
+@contextmanager
+def connection(bind: Bind) -> Iterator[Connection]:
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            yield conn
+    else:
+        yield bind
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg or sqlite3 connection under `conn`, for COPY and executemany."""
+    return conn.connection.driver_connection
+
+
+# --- types ----------------------------------------------------------------------------------
+
+
+def polars_type(sql_type: TypeEngine[Any]) -> pl.DataType:
+    """The polars type a column of `sql_type` is read as."""
+    if isinstance(sql_type, Boolean):
+        return pl.Boolean()
+    if isinstance(sql_type, Integer):
+        return pl.Int64()
+    if isinstance(sql_type, (Float, Numeric)):  # Double is a Float
+        return pl.Float64()
+    if isinstance(sql_type, DateTime):
+        return pl.Datetime("us", "UTC")
+    if isinstance(sql_type, Date):
+        return pl.Date()
+    if isinstance(sql_type, String):
+        return pl.Utf8()
+    raise TypeError(f"no polars type for SQL {sql_type!r}")
+
+
+def table_schema(name: str) -> dict[str, pl.DataType]:
+    """The polars schema of a warehouse table, in column order."""
+    return {c.name: polars_type(c.type) for c in models.table(name).columns}
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def write_frame(bind: Bind, table: str, frame: pl.DataFrame) -> int:
+    """Append `frame` to `table` in one transaction; returns the number of rows written.
+
+    Columns the frame lacks are left to the database (NULL or the key's sequence); a column
+    the table lacks is an error.  NUL characters are dropped from text (PostgreSQL cannot
+    store them, and both dialects must hold the same data).
+    """
+    target = models.table(table)
+    unknown = [c for c in frame.columns if c not in target.c]
+    if unknown:
+        raise ValueError(f"{table}: no column(s) {unknown}; the table has {list(target.c.keys())}")
+    if frame.height == 0:
+        return 0
+    with transaction(bind) as conn:
+        bulk_insert(conn, target, frame)
+    return frame.height
+
+
+def bulk_insert(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
+    """Insert `frame` into `target` on `conn`'s current transaction, on the fast path."""
+    schema = {c.name: polars_type(c.type) for c in target.columns if c.name in frame.columns}
+    frame = frame.select(
+        [
+            pl.col(c).cast(t).str.replace_all("\x00", "", literal=True)
+            if t == pl.Utf8
+            else pl.col(c).cast(t)
+            for c, t in schema.items()
+        ]
+    )
+    if conn.dialect.name == "postgresql":
+        _copy_in(conn, target, frame)
+    else:
+        _executemany(conn, target, frame)
+
+
+def _copy_in(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
+    q = conn.dialect.identifier_preparer
+    columns = ", ".join(q.quote(c) for c in frame.columns)
+    statement = f"COPY {q.format_table(target)} ({columns}) FROM STDIN (FORMAT csv)"
+    raw = _driver(conn)
+    with raw.cursor() as cur, cur.copy(statement) as copy:
+        for chunk in frame.iter_slices(CHUNK_ROWS):
+            buf = io.BytesIO()
+            # Polars quotes empty strings and leaves nulls bare, which is how COPY tells them apart.
+            chunk.write_csv(buf, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.f%z")
+            copy.write(buf.getvalue())
+
+
+def _executemany(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
+    q = conn.dialect.identifier_preparer
+    columns = ", ".join(q.quote(c) for c in frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    statement = f"INSERT INTO {q.format_table(target)} ({columns}) VALUES ({marks})"
+    frame = _sqlite_values(frame)
+    cur = _driver(conn).cursor()
+    try:
+        for chunk in frame.iter_slices(CHUNK_ROWS):
+            cur.executemany(statement, chunk.iter_rows())
+    finally:
+        cur.close()
+
+
+def _sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates, timestamps and booleans as SQLAlchemy stores them in SQLite."""
+    out = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Date:
+            col = col.dt.strftime("%Y-%m-%d")
+        elif isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is not None:
+                col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            col = col.dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
+        elif dtype == pl.Boolean:
+            col = col.cast(pl.Int8)
+        out.append(col)
+    return frame.select(out)
+
+
+def delete_rows(bind: Bind, table: str, file_id: int) -> int:
+    """Delete the rows one file contributed to `table` (before reloading it)."""
+    target = models.table(table)
+    with transaction(bind) as conn:
+        return conn.execute(delete(target).where(target.c.file_id == file_id)).rowcount
+
+
+def replace_rows(
+    bind: Bind,
+    table: str,
+    frame: pl.DataFrame,
+    where: Mapping[str, Any] | None = None,
+) -> int:
+    """Delete the rows matching `where` (every row when None) and write `frame`, atomically.
+
+    `where` maps a column to a value or a list of values, e.g. {"period": ["2018H1"]}.
+    """
+    target = models.table(table)
+    conditions = _conditions(target, where or {})
+    with transaction(bind) as conn:
+        conn.execute(delete(target).where(*conditions))
+        return write_frame(conn, table, frame)
+
+
+def _conditions(target: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    for column, value in where.items():
+        if column not in target.c:
+            raise ValueError(f"{target.name}: no column {column!r}")
+        if isinstance(value, (list, tuple, set, frozenset)):
+            out.append(target.c[column].in_(list(value)))
+        else:
+            out.append(target.c[column] == value)
+    return out
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_frame(
+    bind: Bind,
+    sql_or_table: str | Select[Any] | TextClause,
+    params: Mapping[str, Any] | None = None,
+    *,
+    schema: Mapping[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
+    """Rows of a table name, a SQLAlchemy select, or SQL text (`:name` parameters).
+
+    Column types come from the table or the select's columns, overridden by name from
+    `schema`; for plain SQL, PostgreSQL reports them and SQLite has them inferred from the
+    values (dates then stay text: pass `schema`).
+    """
+    statement, positional = _statement(sql_or_table)
+    with connection(bind) as conn:
+        if conn.dialect.name == "postgresql":
+            return _copy_out(conn, statement, params or {}, positional, schema or {})
+        return _fetch_sqlite(conn, statement, params or {}, positional, schema or {})
+
+
+def _statement(
+    sql_or_table: str | Select[Any] | TextClause,
+) -> tuple[Select[Any] | TextClause, list[pl.DataType] | None]:
+    """The statement, and the types of its result columns in order when SQLAlchemy knows them."""
+    if isinstance(sql_or_table, Select):
+        return sql_or_table, [polars_type(c.type) for c in sql_or_table.selected_columns]
+    if isinstance(sql_or_table, TextClause):
+        return sql_or_table, None
+    if sql_or_table in models.Base.metadata.tables:
+        return select(models.table(sql_or_table)), list(table_schema(sql_or_table).values())
+    return text(sql_or_table), None
+
+
+def _result_types(
+    names: list[str],
+    positional: list[pl.DataType] | None,
+    fallback: list[pl.DataType | None],
+    schema: Mapping[str, pl.DataType],
+) -> dict[str, pl.DataType | None]:
+    known = positional if positional is not None else fallback
+    return {n: schema.get(n, t) for n, t in zip(names, known, strict=True)}
+
+
+def _compile(
+    conn: Connection, statement: Select[Any] | TextClause, params: Mapping[str, Any]
+) -> tuple[str, Mapping[str, Any]]:
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    return compiled.string, compiled.construct_params(dict(params))
+
+
+def _copy_out(
+    conn: Connection,
+    statement: Select[Any] | TextClause,
+    params: Mapping[str, Any],
+    positional: list[pl.DataType] | None,
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    sql, bound = _compile(conn, statement, params)
+    with _driver(conn).cursor() as cur:
+        cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0", bound)
+        names = [d.name for d in cur.description]
+        reported: list[pl.DataType | None] = [
+            _PG_OIDS.get(d.type_code, pl.Utf8()) for d in cur.description
+        ]
+        types = {
+            n: t or pl.Utf8() for n, t in _result_types(names, positional, reported, schema).items()
+        }
+        buf = io.BytesIO()
+        with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER true)", bound) as copy:
+            for data in copy:
+                buf.write(data)
+    if buf.tell() == 0:
+        return pl.DataFrame(schema=types)
+    buf.seek(0)
+    as_read = {n: (pl.Utf8() if _needs_parsing(t) else t) for n, t in types.items()}
+    frame = pl.read_csv(buf, schema=as_read, has_header=True)
+    return _finish(frame, types)
+
+
+def _fetch_sqlite(
+    conn: Connection,
+    statement: Select[Any] | TextClause,
+    params: Mapping[str, Any],
+    positional: list[pl.DataType] | None,
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    result = conn.execute(statement, dict(params))
+    try:
+        names = list(result.keys())
+        types = _result_types(names, positional, [None] * len(names), schema)
+        as_read = {n: _sqlite_read_type(t) for n, t in types.items()}
+        raw = result.cursor  # plain tuples, no per-value processing
+        # Batches keep the Python tuples of only one chunk alive at a time.
+        parts = [
+            pl.DataFrame(batch, schema=as_read, orient="row", infer_schema_length=None)
+            for batch in iter(lambda: raw.fetchmany(CHUNK_ROWS), [])
+        ]
+    finally:
+        result.close()
+    if not parts:
+        return pl.DataFrame(schema={n: t or pl.Null() for n, t in types.items()})
+    frame = pl.concat(parts, how="vertical_relaxed", rechunk=True)
+    return _finish(frame, {n: t or frame.schema[n] for n, t in types.items()})
+
+
+def _needs_parsing(dtype: pl.DataType) -> bool:
+    return dtype == pl.Boolean or isinstance(dtype, pl.Datetime)
+
+
+def _sqlite_read_type(dtype: pl.DataType | None) -> pl.DataType | None:
+    if dtype is None:
+        return None  # inferred from the values
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        return pl.Utf8()
+    if dtype == pl.Boolean:
+        return pl.Int64()
+    return dtype
+
+
+def _finish(frame: pl.DataFrame, types: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Turn the text/integer forms the drivers return into the wanted types."""
+    out = []
+    for name, dtype in types.items():
+        col, have = pl.col(name), frame.schema[name]
+        if have == dtype:
+            out.append(col)
+        elif dtype == pl.Boolean and have == pl.Utf8:
+            out.append(col.replace_strict({"t": True, "f": False}, return_dtype=pl.Boolean))
+        elif dtype == pl.Date and have == pl.Utf8:
+            out.append(col.str.to_date("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime) and have == pl.Utf8:
+            out.append(_parse_timestamp(col, dtype))
+        else:
+            out.append(col.cast(dtype))
+    return frame.select(out)
+
+
+def _parse_timestamp(col: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    """'2024-01-02 03:04:05.123456' (SQLite, UTC) or '... +00' (PostgreSQL in UTC)."""
+    naive = col.str.replace(r"[+-]\d\d(:?\d\d)?$", "").str.to_datetime(
+        "%Y-%m-%d %H:%M:%S%.f", time_unit=dtype.time_unit
+    )
+    return naive.dt.replace_time_zone(dtype.time_zone)

@@ -1,0 +1,322 @@
+"""The warehouse API the flows call: engines, migrations, runs, files, and the data in force.
+
+Frames go in and out through `warehouse.bulk`; finding and issue life cycles live in
+`warehouse.lifecycle`.  Everything here is re-exported from this module so flows need one
+import: `from warehouse import db`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.engine import make_url
+
+from warehouse import models
+from warehouse.bulk import (
+    Bind,
+    connection,
+    delete_rows,
+    read_frame,
+    replace_rows,
+    table_schema,
+    transaction,
+    write_frame,
+)
+from warehouse.lifecycle import upsert_lifecycle
+
+__all__ = [
+    "Bind",
+    "alembic_config",
+    "connect",
+    "current",
+    "delete_rows",
+    "file_by_sha",
+    "finish_run",
+    "read_frame",
+    "record_file",
+    "replace_rows",
+    "set_file_status",
+    "start_run",
+    "supersede_older",
+    "table_schema",
+    "upgrade",
+    "upsert_lifecycle",
+    "write_frame",
+]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# --- engines and migrations -----------------------------------------------------------------
+
+
+def connect(url: str, **engine_options: Any) -> Engine:
+    """An engine for a SQLite file or a PostgreSQL database (psycopg 3).
+
+    SQLite: WAL journal, foreign keys on, a busy timeout, and SQLAlchemy issuing BEGIN itself
+    so that DDL and reads are transactional too.  PostgreSQL: session time zone UTC.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif parsed.drivername != "postgresql+psycopg":
+            raise ValueError(f"PostgreSQL is used through psycopg 3, not {parsed.drivername}")
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"options": "-c timezone=UTC", "application_name": "fupin"},
+            **engine_options,
+        )
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **engine_options)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://…")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (see _sqlite_on_begin)
+    cur = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        "cache_size=-65536",
+    ):
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at this package's migrations, whatever the cwd."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Bring the database to `revision` (alembic upgrade head), programmatically."""
+    engine = connect(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def start_run(bind: Bind, flow: str, as_of: date, params: dict[str, Any] | None = None) -> int:
+    run = models.table("run")
+    with transaction(bind) as conn:
+        result = conn.execute(
+            insert(run).values(
+                flow=flow, as_of=as_of, started_at=_now(), status="running", params=_json(params)
+            )
+        )
+        return _new_id(result)
+
+
+def finish_run(bind: Bind, run_id: int, status: str, stats: dict[str, Any] | None = None) -> None:
+    run = models.table("run")
+    with transaction(bind) as conn:
+        conn.execute(
+            update(run)
+            .where(run.c.id == run_id)
+            .values(finished_at=_now(), status=status, stats=_json(stats))
+        )
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def file_by_sha(bind: Bind, sha256: str) -> dict[str, Any] | None:
+    files = models.table("source_file")
+    with connection(bind) as conn:
+        row = conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().first()
+    if row is None:
+        return None
+    return {k: _utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def record_file(bind: Bind, **cols: Any) -> int:
+    """Insert a source_file row (received_at defaults to now); returns its id."""
+    files = models.table("source_file")
+    _check_columns(files.name, cols)
+    cols.setdefault("received_at", _now())
+    cols["sheets"] = _json(cols.get("sheets"))
+    with transaction(bind) as conn:
+        return _new_id(conn.execute(insert(files).values(**cols)))
+
+
+def set_file_status(
+    bind: Bind, file_id: int, status: str, reason: str | None = None, **cols: Any
+) -> None:
+    """Set a file's status and reason (None clears an earlier reason) and any other columns."""
+    files = models.table("source_file")
+    _check_columns(files.name, cols)
+    if "sheets" in cols:
+        cols["sheets"] = _json(cols["sheets"])
+    with transaction(bind) as conn:
+        conn.execute(
+            update(files).where(files.c.id == file_id).values(status=status, reason=reason, **cols)
+        )
+
+
+def supersede_older(bind: Bind, file_id: int) -> list[int]:
+    """Mark accepted files that `file_id` replaces as superseded; returns their ids.
+
+    A township workbook replaces the township's earlier workbooks; a 低保 roll replaces the
+    earlier rolls.  Enrolment and settlement files are only partly replaced (per year, per
+    settlement) and stay accepted; `current` picks their rows.
+    """
+    files = models.table("source_file")
+    with transaction(bind) as conn:
+        new = conn.execute(select(files).where(files.c.id == file_id)).mappings().one()
+        if new["source"] not in ("townships", "dibao"):
+            return []
+        same_township = (
+            files.c.township_code == new["township_code"]
+            if new["source"] == "townships"
+            else true()
+        )
+        older = and_(
+            files.c.source == new["source"],
+            files.c.status == "accepted",
+            files.c.id < file_id,
+            same_township,
+        )
+        ids = list(conn.execute(select(files.c.id).where(older).order_by(files.c.id)).scalars())
+        if ids:
+            conn.execute(
+                update(files)
+                .where(files.c.id.in_(ids))
+                .values(status="superseded", reason=f"已被更新的报送替代（文件 #{file_id}）")
+            )
+    return ids
+
+
+def _check_columns(table: str, cols: dict[str, Any]) -> None:
+    unknown = [c for c in cols if c not in models.table(table).c]
+    if unknown:
+        raise ValueError(f"{table}: no column(s) {unknown}")
+
+
+# --- data in force --------------------------------------------------------------------------
+
+CURRENT_KINDS = ("roster", "village", "household", "dibao", "enrolment", "settlement")
+
+
+def current(bind: Bind, kind: str) -> pl.DataFrame:
+    """The canonical rows in force now, in the `transforms.frames` contract of `kind`.
+
+    roster, village, household: the latest accepted workbook of each township.
+    dibao: the latest accepted roll.  enrolment: per 参保年度, the latest accepted file holding
+    that year (rows without a year are in force nowhere).  settlement: every accepted file,
+    the latest file winning per 结算编号 (rows without one are in force nowhere).
+    "Latest" is the highest source_file.id among accepted files; workbooks whose township
+    is unknown (township_code NULL) count as one township.
+    """
+    if kind not in CURRENT_KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {CURRENT_KINDS}")
+    files = models.table("source_file")
+    accepted = files.c.status == "accepted"
+    if kind == "household":
+        rows = models.table("roster_household")
+        order = [rows.c.file_id, rows.c.first_row_no]
+    else:
+        rows = models.table(models.CANONICAL_TABLES[kind])
+        order = [rows.c.file_id, rows.c.sheet, rows.c.row_no]
+
+    if kind in ("roster", "village", "household"):
+        latest = (
+            select(func.max(files.c.id))
+            .where(accepted, files.c.source == "townships")
+            .group_by(files.c.township_code)
+        )
+        stmt = select(rows).where(rows.c.file_id.in_(latest.scalar_subquery()))
+    elif kind == "dibao":
+        latest = select(func.max(files.c.id)).where(accepted, files.c.source == "dibao")
+        stmt = select(rows).where(rows.c.file_id == latest.scalar_subquery())
+    elif kind == "enrolment":
+        years = select(rows.c.year, rows.c.file_id).distinct().subquery()
+        winners = (
+            select(years.c.year, func.max(years.c.file_id).label("file_id"))
+            .join(files, files.c.id == years.c.file_id)
+            .where(accepted)
+            .group_by(years.c.year)
+            .subquery()
+        )
+        stmt = select(rows).join(
+            winners, and_(rows.c.year == winners.c.year, rows.c.file_id == winners.c.file_id)
+        )
+    else:
+        winners = (
+            select(rows.c.settlement_id, func.max(rows.c.file_id).label("file_id"))
+            .join(files, files.c.id == rows.c.file_id)
+            .where(accepted, rows.c.settlement_id.is_not(None))
+            .group_by(rows.c.settlement_id)
+            .subquery()
+        )
+        stmt = select(rows).join(
+            winners,
+            and_(
+                rows.c.settlement_id == winners.c.settlement_id,
+                rows.c.file_id == winners.c.file_id,
+            ),
+        )
+    return read_frame(bind, stmt.order_by(*order), schema=table_schema(rows.name))

@@ -1,0 +1,410 @@
+"""The warehouse schema: SQLAlchemy 2 declarative models.
+
+Bookkeeping tables (runs, files, findings, issues, indicators, alerts, snapshots) are written
+out by hand.  The staged and canonical tables are built from the column contracts in
+`transforms.frames`, so a table cannot drift from the frame it stores; a change to a contract
+shows up as a failing drift test until a migration is added.
+
+Type choices:
+- polars Utf8 -> Text; Int64 -> BigInteger; Float64 -> Double (see `polars_to_sql`);
+  Date -> Date; Boolean -> Boolean.
+- JSON is stored as Text: the frames carry JSON as text already, both dialects take it as is,
+  and COPY/executemany need no adaptation.
+- Timestamps are UTC (timezone-aware on PostgreSQL, naive UTC text on SQLite).
+- Surrogate keys are BIGINT on PostgreSQL and INTEGER on SQLite (where only
+  `INTEGER PRIMARY KEY` is the auto-incrementing rowid).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+from transforms import frames
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = DateTime(timezone=True)
+
+FLOWS = ("nightly", "report", "alerts", "snapshot")
+RUN_STATUSES = ("running", "succeeded", "failed", "needs_attention")
+FILE_SOURCES = ("townships", "dibao", "insurance", "claims")
+# "loading": recorded, rows being written; a crash leaves it so and the next run starts it again.
+FILE_STATUSES = ("loading", "accepted", "quarantined", "rejected", "superseded", "duplicate")
+LIFECYCLE_STATUSES = ("open", "resolved")
+LIFECYCLE_EVENTS = ("opened", "resolved", "reopened")
+LINK_SOURCES = ("roster", "dibao", "enrolment", "settlement")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {str: Text(), int: BigInteger(), float: Double(), datetime: Timestamp}
+
+
+class Run(Base):
+    """One execution of a flow; params and stats are JSON text."""
+
+    __tablename__ = "run"
+    __table_args__ = (
+        CheckConstraint(_in("flow", FLOWS), name="flow"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    flow: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    params: Mapped[str | None]
+    stats: Mapped[str | None]
+
+
+class SourceFile(Base):
+    """Every file that arrived, once per content hash, and what became of it."""
+
+    __tablename__ = "source_file"
+    __table_args__ = (
+        CheckConstraint(_in("source", FILE_SOURCES), name="source"),
+        CheckConstraint(_in("status", FILE_STATUSES), name="status"),
+        Index(None, "source", "status", "township_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str]  # original file name
+    rel_path: Mapped[str]  # inbox-relative path
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int]
+    received_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None]  # Chinese, for people
+    township_code: Mapped[str | None] = mapped_column(String(12))
+    archive_path: Mapped[str | None]
+    rows_loaded: Mapped[int | None]
+    rows_reported: Mapped[int | None]
+    sheets: Mapped[str | None]  # JSON: what was found in the file
+
+
+# --- staged and canonical tables, from the frame contracts -----------------------------------
+
+POLARS_TO_SQL: dict[type[pl.DataType], TypeEngine] = {
+    pl.Utf8: Text(),
+    pl.Int64: BigInteger(),
+    # Money and rates are compared with tolerances (R13 allows 0.5 yuan) and computed in
+    # polars as Float64; a double holds yuan amounts to the cent exactly enough, and NUMERIC
+    # would come back as Decimal and break the Float64 contract.
+    pl.Float64: Double(),
+    pl.Date: Date(),
+    pl.Boolean: Boolean(),
+}
+
+
+def polars_to_sql(dtype: pl.DataType) -> TypeEngine:
+    try:
+        return POLARS_TO_SQL[type(dtype)]
+    except KeyError:
+        raise TypeError(f"no SQL type for polars {dtype}") from None
+
+
+def _contract_model(
+    class_name: str,
+    table_name: str,
+    schema: dict[str, pl.DataType],
+    *indexes: tuple[str, ...],
+) -> type[Base]:
+    """A declarative model whose columns are exactly `schema`, keyed by provenance."""
+    attrs: dict[str, object] = {
+        "__tablename__": table_name,
+        "__doc__": f"Rows of the `{table_name}` frame contract, one per source row.",
+    }
+    for name, dtype in schema.items():
+        if name == "file_id":
+            attrs[name] = mapped_column(BigInteger(), ForeignKey("source_file.id"), nullable=False)
+        elif name in ("sheet", "row_no"):
+            attrs[name] = mapped_column(polars_to_sql(dtype), nullable=False)
+        else:
+            attrs[name] = mapped_column(polars_to_sql(dtype), nullable=True)
+    attrs["__table_args__"] = (
+        PrimaryKeyConstraint("file_id", "sheet", "row_no"),
+        *(Index(None, *cols) for cols in indexes),
+    )
+    return type(class_name, (Base,), attrs)
+
+
+_STAGED_NAMES = {
+    "roster": ("StgRoster", "stg_roster"),
+    "village": ("StgVillage", "stg_village"),
+    "dibao": ("StgDibao", "stg_dibao"),
+    "enrolment": ("StgEnrolment", "stg_enrolment"),
+    "settlement": ("StgSettlement", "stg_settlement"),
+}
+_CANONICAL_NAMES = {
+    "roster": ("RosterPerson", "roster_person"),
+    "village": ("Village", "village"),
+    "dibao": ("Dibao", "dibao"),
+    "enrolment": ("Enrolment", "enrolment"),
+    "settlement": ("Settlement", "settlement"),
+}
+_CANONICAL_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "roster": (("id_norm",), ("household_id",), ("township_code",)),
+    "village": (("township_code", "village"),),
+    "dibao": (("id_norm",), ("family_id",)),
+    "enrolment": (("id_norm",), ("year", "file_id")),
+    "settlement": (("id_norm",), ("settlement_id", "file_id")),
+}
+
+STAGED_MODELS: dict[str, type[Base]] = {
+    kind: _contract_model(cls, table, frames.staged_schema(source))
+    for kind, source in frames.STAGED_SOURCES.items()
+    for cls, table in [_STAGED_NAMES[kind]]
+}
+CANONICAL_MODELS: dict[str, type[Base]] = {
+    kind: _contract_model(cls, table, schema, *_CANONICAL_INDEXES[kind])
+    for kind, schema in frames.CANONICAL.items()
+    for cls, table in [_CANONICAL_NAMES[kind]]
+}
+STAGED_TABLES = {kind: m.__tablename__ for kind, m in STAGED_MODELS.items()}
+CANONICAL_TABLES = {kind: m.__tablename__ for kind, m in CANONICAL_MODELS.items()}
+
+StgRoster, StgVillage, StgDibao, StgEnrolment, StgSettlement = STAGED_MODELS.values()
+RosterPerson, Village, Dibao, Enrolment, Settlement = CANONICAL_MODELS.values()
+
+
+class RosterHousehold(Base):
+    """One row per household (户编号) of a roster file, household columns filled."""
+
+    __tablename__ = "roster_household"
+    __table_args__ = (
+        PrimaryKeyConstraint("file_id", "first_row_no"),
+        Index(None, "household_id"),
+        Index(None, "township_code"),
+    )
+
+    file_id: Mapped[int] = mapped_column(ForeignKey("source_file.id"))
+    household_id: Mapped[str | None]
+    township_code: Mapped[str | None]
+    village: Mapped[str | None]
+    attribute: Mapped[str | None]
+    family_size: Mapped[int | None]
+    income: Mapped[float | None]
+    exit_status: Mapped[str | None]
+    exit_year: Mapped[int | None]
+    housing: Mapped[str | None]
+    water_safe: Mapped[bool | None]
+    support_unit: Mapped[str | None]
+    support_cadre: Mapped[str | None]
+    phone: Mapped[str | None]
+    members: Mapped[int]  # roster rows of the household in the file
+    first_row_no: Mapped[int]  # the household's first row in the sheet
+
+
+class IdentityLink(Base):
+    """Which resident each source row resolves to, as of the latest nightly run."""
+
+    __tablename__ = "identity_link"
+    __table_args__ = (
+        PrimaryKeyConstraint("source", "file_id", "sheet", "row_no"),
+        CheckConstraint(_in("source", LINK_SOURCES), name="source"),
+        Index(None, "identity"),
+        Index(None, "id_norm"),
+    )
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[int] = mapped_column(ForeignKey("source_file.id"))
+    sheet: Mapped[str]
+    row_no: Mapped[int]
+    id_norm: Mapped[str | None]
+    identity: Mapped[str | None]
+    tier: Mapped[str] = mapped_column(String(16))  # transforms.identity tiers
+    score: Mapped[float | None]
+    evidence: Mapped[str | None]  # JSON
+
+
+# --- life cycle: findings and data-quality issues ---------------------------------------------
+
+
+class Finding(Base):
+    """A reconciliation finding (findings.md); never deleted, only resolved and reopened."""
+
+    __tablename__ = "finding"
+    __table_args__ = (
+        CheckConstraint(_in("status", LIFECYCLE_STATUSES), name="status"),
+        Index(None, "status", "rule"),
+        Index(None, "township_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(unique=True)
+    severity: Mapped[str | None] = mapped_column(String(8))
+    township_code: Mapped[str | None]
+    village: Mapped[str | None]
+    household_id: Mapped[str | None]
+    person_id: Mapped[str | None]
+    id_as_written: Mapped[str | None]
+    suggested_id: Mapped[str | None]
+    record_key: Mapped[str | None]
+    detail: Mapped[str | None]
+    evidence: Mapped[str | None]  # JSON
+    status: Mapped[str] = mapped_column(String(8))
+    first_seen: Mapped[date]
+    last_seen: Mapped[date]
+    resolved_on: Mapped[date | None]
+    reopened: Mapped[int] = mapped_column(Integer())
+    updated_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+
+
+class FindingEvent(Base):
+    __tablename__ = "finding_event"
+    __table_args__ = (CheckConstraint(_in("event", LIFECYCLE_EVENTS), name="event"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("finding.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    on_date: Mapped[date]
+    event: Mapped[str] = mapped_column(String(10))
+    detail: Mapped[str | None]
+
+
+class DqIssue(Base):
+    """A data-quality issue of one row or household (contract `transforms.frames.ISSUE`)."""
+
+    __tablename__ = "dq_issue"
+    __table_args__ = (
+        CheckConstraint(_in("status", LIFECYCLE_STATUSES), name="status"),
+        Index(None, "status", "source"),
+        Index(None, "township_code"),
+        Index(None, "file_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(unique=True)
+    source: Mapped[str | None] = mapped_column(String(16))
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("source_file.id"))
+    sheet: Mapped[str | None]
+    row_no: Mapped[int | None]
+    column: Mapped[str | None]
+    township_code: Mapped[str | None]
+    village: Mapped[str | None]
+    household_id: Mapped[str | None]
+    value: Mapped[str | None]
+    message: Mapped[str | None]
+    suggested_fix: Mapped[str | None]
+    status: Mapped[str] = mapped_column(String(8))
+    first_seen: Mapped[date]
+    last_seen: Mapped[date]
+    resolved_on: Mapped[date | None]
+    reopened: Mapped[int] = mapped_column(Integer())
+    updated_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+
+
+class DqIssueEvent(Base):
+    __tablename__ = "dq_issue_event"
+    __table_args__ = (CheckConstraint(_in("event", LIFECYCLE_EVENTS), name="event"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("dq_issue.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    on_date: Mapped[date]
+    event: Mapped[str] = mapped_column(String(10))
+    detail: Mapped[str | None]
+
+
+# --- outputs ------------------------------------------------------------------------------
+
+
+class Indicator(Base):
+    """One assessment indicator of one entity for one period (2018H1, 2018, ...)."""
+
+    __tablename__ = "indicator"
+    __table_args__ = (
+        UniqueConstraint("period", "level", "entity_code", "indicator"),
+        CheckConstraint(
+            _in("level", ("city", "township", "village", "support_unit")), name="level"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    period: Mapped[str] = mapped_column(String(8))
+    level: Mapped[str] = mapped_column(String(16))
+    entity_code: Mapped[str]
+    entity_name: Mapped[str | None]
+    indicator: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None]
+    numerator: Mapped[float | None]
+    denominator: Mapped[float | None]
+    unit: Mapped[str | None] = mapped_column(String(16))
+
+
+class Alert(Base):
+    """One message sent (or attempted) to a township or, with no township, the office digest."""
+
+    __tablename__ = "alert"
+    __table_args__ = (Index(None, "township_code", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    township_code: Mapped[str | None] = mapped_column(String(12))
+    channel: Mapped[str | None]
+    sent_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    counts: Mapped[str | None]  # JSON
+    error: Mapped[str | None]
+
+
+class Snapshot(Base):
+    """A frozen year-end; never overwritten."""
+
+    __tablename__ = "snapshot"
+
+    year: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime]
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    code_version: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[str]
+
+
+def table(name: str) -> Table:
+    """The Table of `name`, or KeyError naming the tables there are."""
+    try:
+        return Base.metadata.tables[name]
+    except KeyError:
+        raise KeyError(
+            f"no warehouse table {name!r}; known: {sorted(Base.metadata.tables)}"
+        ) from None
