@@ -325,6 +325,8 @@ def dibao_checks(engine: Engine) -> list[Check]:
     b.enum("stop_reason", schema.STOP_REASON)
     b.parsed("start_date", "bad_date", "start_date_raw", "start_date")
     b.parsed("stop_date", "bad_date", "stop_date_raw", "stop_date")
+    b.parsed("family_size", "bad_number", "family_size_raw", "family_size")
+    b.parsed("monthly_amount", "bad_number", "monthly_amount_raw", "monthly_amount")
     return b.checks
 
 
@@ -337,6 +339,8 @@ def enrolment_checks(engine: Engine) -> list[Check]:
     b.enum("enrol_status", schema.ENROL_STATUS)
     b.enum("person_status", schema.PERSON_STATUS)
     b.enum("subsidy", schema.SUBSIDY)
+    b.parsed("birth_date", "bad_date", "birth_date_raw", "birth_date")
+    b.parsed("year", "bad_date", "year_raw", "year")
     return b.checks
 
 
@@ -346,6 +350,9 @@ def settlement_checks(engine: Engine) -> list[Check]:
     for key in ("eligible_cost", "basic_paid", "assistance_paid"):
         b.required(key, unparsed_possible=True)
     b.resident_id()
+    b.parsed("settle_date", "bad_date", "settle_date_raw", "settle_date")
+    for key in ("total_cost", "eligible_cost", "basic_paid", "serious_paid", "assistance_paid"):
+        b.parsed(key, "bad_number", f"{key}_raw", key)
     return b.checks
 
 

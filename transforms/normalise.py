@@ -318,6 +318,8 @@ def normalise_dibao(staged: pl.DataFrame) -> pl.DataFrame:
             "id_number": "id_raw",
             "start_date": "start_date_raw",
             "stop_date": "stop_date_raw",
+            "family_size": "family_size_raw",
+            "monthly_amount": "monthly_amount_raw",
         },
     )
     frame = frame.with_columns(
@@ -346,7 +348,13 @@ def normalise_enrolment(staged: pl.DataFrame) -> pl.DataFrame:
     """Staged enrolment rows → `ENROLMENT_ROW` (≈420k rows a year, several years a file):
     every parser runs once per distinct value, nothing row by row in Python."""
     frame = _keep_raw(
-        _as_staged(staged, cfg.ENROLMENT), {"name": "name_raw", "id_number": "id_raw"}
+        _as_staged(staged, cfg.ENROLMENT),
+        {
+            "name": "name_raw",
+            "id_number": "id_raw",
+            "birth_date": "birth_date_raw",
+            "year": "year_raw",
+        },
     )
     frame = frame.with_columns(
         normalise_name(pl.col("name")).alias("name"),
@@ -372,7 +380,13 @@ def normalise_settlement(staged: pl.DataFrame) -> pl.DataFrame:
     """Staged settlement rows → `SETTLEMENT_ROW`."""
     money = ("total_cost", "eligible_cost", "basic_paid", "serious_paid", "assistance_paid")
     frame = _keep_raw(
-        _as_staged(staged, cfg.SETTLEMENT), {"name": "name_raw", "id_number": "id_raw"}
+        _as_staged(staged, cfg.SETTLEMENT),
+        {
+            "name": "name_raw",
+            "id_number": "id_raw",
+            "settle_date": "settle_date_raw",
+            **{k: f"{k}_raw" for k in money},
+        },
     )
     frame = frame.with_columns(
         normalise_name(pl.col("name")).alias("name"),
