@@ -87,6 +87,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from flows.report import build_report
+    from transforms.indicators import parse_period
+    from warehouse import db
+
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    unknown = sorted(set(formats) - {"html", "pdf", "xlsx"})
+    if unknown:
+        print(f"不支持的格式：{'、'.join(unknown)}（可选 html、pdf、xlsx）", file=sys.stderr)
+        return USAGE
+    try:
+        period = parse_period(args.period).label
+    except ValueError:
+        print(f"考核期格式应为 2017H2 或 2017：{args.period}", file=sys.stderr)
+        return USAGE
+    settings = _settings(args)
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    out = Path(args.out) if args.out else settings.reports_dir
+    try:
+        paths = build_report(engine, args.kind, period, args.township, formats, out)
+    except ValueError as exc:  # an unknown township: the message lists the valid names
+        print(str(exc), file=sys.stderr)
+        return USAGE
+    for path in paths:
+        print(f"已生成：{path}")
+    return OK
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from flows.alerts import AlertsConfigError, send_alerts, summary_lines
 
@@ -109,7 +138,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"生成模拟南雄市数据（规模 {args.scale}）……")
     generate(target, scale=args.scale, seed=args.seed, as_of=args.as_of)
     print("运行夜间核查……")
-    result = nightly(str(target / "inbox"), args.as_of.isoformat(), settings.database_url)
+    result = nightly(
+        str(target / "inbox"), args.as_of.isoformat(), settings.database_url, formats=["html", "pdf", "xlsx"]
+    )
     _print_run(result)
     for what in ("findings", "issues"):
         out = settings.exports_dir / f"{what}.csv"
@@ -146,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("what", choices=["findings", "issues", "indicators"])
     e.add_argument("--out")
     e.set_defaults(func=cmd_export)
+
+    r = sub.add_parser("report", help="生成考核报告或问责通报")
+    r.add_argument("kind", choices=["assessment", "accountability"])
+    r.add_argument("--period", required=True, help="考核期，如 2017H2（半年）或 2017（全年）")
+    r.add_argument("--township", help="只生成某一镇（街道），如 珠玑镇")
+    r.add_argument("--format", default="html", help="html,pdf,xlsx 中的一种或多种，逗号分隔")
+    r.add_argument("--out", help="输出目录（默认 $FUPIN_HOME/reports）")
+    r.set_defaults(func=cmd_report)
 
     a = sub.add_parser("alerts", help="发送（或预览）最近一次夜间核查的乡镇数据质量预警")
     a.add_argument(
