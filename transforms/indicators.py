@@ -684,7 +684,8 @@ def _rollup(
     for level in levels:
         keys = _keys(level)
         if level == "village":
-            frame = wide.filter(pl.col("township_code").is_not_null())
+            # a problem whose row names no village counts for its township, not for a village
+            frame = wide.filter(pl.col("township_code").is_not_null() & pl.col("village_key").is_not_null())
             frame = frame.group_by(keys).agg(pl.col(sums).sum())
         elif level == "township":
             all_codes = pl.DataFrame(

@@ -282,3 +282,14 @@ def test_periods() -> None:
     ]
     with pytest.raises(ValueError):
         ind.parse_period("2018Q1")
+
+
+def test_problem_without_a_village_counts_for_its_township_only() -> None:
+    extra = pl.DataFrame(
+        [("bad_number", "k3", b.C, None, "open", date(2017, 11, 1), None)],
+        schema=b.issues().schema,
+        orient="row",
+    )
+    frame = ind.compute_all(inputs(issues=pl.concat([b.issues(), extra])))
+    assert frame["entity_code"].null_count() == 0
+    assert values(frame, "township", b.C)["open_issues"] == 3
