@@ -198,7 +198,6 @@ def nightly(
         issues = validate(engine, data, files, run_id, day)
         result, findings = reconcile_and_record(engine, data, files, run_id, day)
         indicators = assess(engine, result, data["village"], run_id, day)
-        reports = render_reports(engine, settings, day, tuple(formats))
         stats = {
             "files": {
                 s: sum(o.status == s for o in outcomes)
@@ -208,11 +207,14 @@ def nightly(
             "issues": issues,
             "findings": findings,
             "indicators": indicators,
-            "reports": reports,
             "seconds": round(time.perf_counter() - started, 2),
         }
         needs_person = any(o.needs_attention for o in outcomes)
-        db.finish_run(engine, run_id, "needs_attention" if needs_person else "succeeded", stats)
+        status = "needs_attention" if needs_person else "succeeded"
+        # The reports name the run they are built from, so the run is recorded first.
+        db.finish_run(engine, run_id, status, stats)
+        stats["reports"] = render_reports(engine, settings, day, tuple(formats))
+        db.finish_run(engine, run_id, status, stats)
         log.info("nightly run %s finished: %s", run_id, stats)
         if send:
             stats["alerts"] = _send_alerts(settings, run_id, log)

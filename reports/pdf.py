@@ -8,6 +8,7 @@ Two engines, the same HTML and print CSS (A4, @page margin boxes with page numbe
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -77,6 +78,8 @@ def html_to_pdf(html_path: Path, pdf_path: Path, engine: str = "auto") -> Path:
     if engine == "weasyprint":
         import weasyprint
 
+        # The shared stylesheet carries screen-only rules (phone layout) WeasyPrint skips.
+        logging.getLogger("weasyprint").setLevel(logging.ERROR)
         weasyprint.HTML(filename=str(html_path)).write_pdf(str(pdf_path))
         return pdf_path
     if engine == "chromium":
