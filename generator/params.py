@@ -1,0 +1,120 @@
+"""Run parameters, random-number streams and the injection rates of one generation.
+
+Every random choice draws from a stream named after the component that makes it, so a
+change in one component does not shift the numbers of another, and one seed reproduces
+every byte.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+
+from config.settings import Policy, load_policy
+
+GENERATOR_VERSION = "1.0.0"
+
+# Scale-1 sizes (policy.md and sources.md).
+RESIDENTS_PER_YEAR = 420_000  # enrolment rows per year, poor persons included
+
+# Findings injected at scale 1 (scaled, at least 1 each where a target exists).
+RULE_COUNTS: dict[str, int] = {
+    "R01": 40,
+    "R02": 30,
+    "R03": 30,
+    "R04": 30,
+    "R05": 26,
+    "R06": 26,
+    "R07": 48,
+    "R08": 26,
+    "R09": 30,
+    "R10": 30,
+    "R11": 26,
+    "R12": 30,
+    "R13": 40,
+    "R14": 26,
+    "R15": 22,
+}
+
+# At any scale at least this many, so that a tiny test inbox still shows every variant.
+RULE_MINIMUM: dict[str, int] = {
+    "R07": 4,
+    "R08": 2,
+    "R09": 3,
+    "R10": 3,
+    "R03": 3,
+    "R04": 2,
+    "R06": 2,
+    "R05": 2,
+}
+
+# Data-quality issues injected at scale 1 (besides the invalid IDs the rules bring).
+ISSUE_COUNTS: dict[str, int] = {
+    "required_missing": 30,
+    "invalid_value": 30,
+    "invalid_id": 24,  # in the 低保 and enrolment extracts; the roster's come from R07/R08
+    "excel_mangled_id": 0,  # only those of R07/R08
+    "bad_date": 30,
+    "bad_number": 30,
+    "implausible_income": 22,
+    "sex_mismatch": 30,
+    "village_not_in_township": 22,
+    "foreign_township": 10,  # households copied into a neighbour's workbook (one issue per row)
+    "exit_year_missing": 22,
+    "household_head": 24,
+    "family_size_mismatch": 30,
+}
+
+# Hard negatives at scale 1: cases a careless matcher gets wrong and the truth says are fine.
+HARD_NEGATIVE_COUNTS: dict[str, int] = {
+    "legacy15_text": 15,
+    "legacy15_number": 10,
+    "same_name_two_people": 15,
+    "dibao_stopped_income": 20,
+    "exit_at_line": 15,
+    "assistance_at_tolerance": 15,
+    "no_cadre_not_required": 15,
+    "name_width_variant": 25,
+    "id_written_variants": 20,
+}
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """What one call of `generate` was asked for, plus the policy it follows."""
+
+    scale: float = 1.0
+    seed: int = 20161010
+    as_of: date = date(2018, 6, 30)
+    policy: Policy = field(default_factory=load_policy)
+
+    @property
+    def year(self) -> int:
+        return self.as_of.year
+
+    @property
+    def years(self) -> list[int]:
+        """Insurance years in the extract: 2016 up to the as-of year."""
+        return list(range(2016, max(self.year, 2016) + 1))
+
+    @property
+    def stamp(self) -> datetime:
+        """The only 'time' written into files: derived from the as-of date, never the clock."""
+        return datetime(self.as_of.year, self.as_of.month, self.as_of.day, 8, 30, 0)
+
+    def scaled(self, n: float, minimum: int = 0) -> int:
+        return max(minimum, int(round(n * self.scale)))
+
+    def count(self, base: int) -> int:
+        """An injection count: scaled, at least one."""
+        return max(1, int(round(base * self.scale))) if base else 0
+
+    def rng(self, stream: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])
+
+    def random(self, stream: str) -> random.Random:
+        return random.Random(self.seed * 1_000_003 + zlib.crc32(stream.encode()))
