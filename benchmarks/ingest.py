@@ -1,0 +1,163 @@
+"""Ingest and validation speed against the floor of polars reading the same files.
+
+    uv run python benchmarks/ingest.py --scale 1            # generates an inbox first
+    uv run python benchmarks/ingest.py --inbox DIR/inbox    # or measures an existing one
+
+Each measurement runs in a fresh process, so its peak memory (VmHWM) is its own:
+  floor     polars alone reads every file as text (read_csv / read_excel with calamine)
+  ingest    flows.ingest.ingest_file for every file into a fresh SQLite warehouse
+            (SHA-256, archive copy, header location, staging, normalisation, bulk load)
+  validate  the expectation suites on the data in force, as the nightly flow runs them
+Target (issue 4): ingest + validate within 5x the floor and under 20 s at scale 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _floor(inbox: str, queue: mp.Queue) -> None:
+    import polars as pl
+
+    from flows.ingest import scan_inbox
+
+    started = time.perf_counter()
+    rows = 0
+    for _, path in scan_inbox(Path(inbox)):
+        if path.suffix.lower() == ".csv":
+            data = path.read_bytes()
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = data.decode("gb18030")
+            rows += pl.read_csv(text.encode(), infer_schema=False, has_header=False, truncate_ragged_lines=True).height
+        else:
+            sheets = pl.read_excel(path, sheet_id=0, engine="calamine", has_header=False, infer_schema_length=0)
+            rows += sum(f.height for f in sheets.values())
+    queue.put({"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), "rows": rows})
+
+
+def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
+    from config.settings import load_settings
+    from flows.ingest import ingest_file, scan_inbox
+    from warehouse import db
+
+    settings = load_settings(f"sqlite:///{work}/fupin.db", work)
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    day = date.fromisoformat(as_of)
+    run_id = db.start_run(engine, "nightly", day, {"benchmark": "ingest"})
+    started = time.perf_counter()
+    outcomes = [
+        ingest_file(engine, settings, folder, path, Path(inbox), run_id, day)
+        for folder, path in scan_inbox(Path(inbox))
+    ]
+    ingest_s = time.perf_counter() - started
+
+    import expectations  # noqa: F401  (GX import is a fixed cost, timed apart)
+
+    t = time.perf_counter()
+    from expectations import validate
+
+    import_s = time.perf_counter() - t
+    t = time.perf_counter()
+    kinds = ("roster", "village", "dibao", "enrolment", "settlement")
+    data = {k: db.current(engine, k) for k in kinds}
+    load_s = time.perf_counter() - t
+    files = db.read_frame(engine, "source_file")
+    names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
+    t = time.perf_counter()
+    issues = sum(validate(k, data[k], names).height for k in kinds if data[k].height)
+    validate_s = time.perf_counter() - t
+    queue.put(
+        {
+            "ingest_s": ingest_s,
+            "gx_import_s": import_s,
+            "load_in_force_s": load_s,
+            "validate_s": validate_s,
+            "rows_loaded": sum(o.rows_loaded for o in outcomes),
+            "files": {s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}},
+            "issues": issues,
+            "peak_mb": _peak_mb(),
+        }
+    )
+
+
+def _guarded(target, *args) -> None:  # type: ignore[no-untyped-def]
+    queue = args[-1]
+    try:
+        target(*args)
+    except BaseException as exc:  # report, don't leave the parent waiting
+        import traceback
+
+        queue.put({"error": f"{type(exc).__name__}: {traceback.format_exc()[-3000:]}"})
+
+
+def _in_child(target, *args) -> dict:  # type: ignore[no-untyped-def]
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_guarded, args=(target, *args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if "error" in result:
+        raise RuntimeError(f"{target.__name__} failed in its process:\n{result['error']}")
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--inbox", help="an existing inbox; otherwise one is generated")
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=20161010)
+    ap.add_argument("--as-of", default="2018-06-30")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fupin-ingest-") as tmp:
+        inbox = args.inbox
+        if not inbox:
+            from generator import generate
+
+            generate(Path(tmp) / "gen", scale=args.scale, seed=args.seed, as_of=date.fromisoformat(args.as_of))
+            inbox = str(Path(tmp) / "gen" / "inbox")
+        size_mb = sum(p.stat().st_size for p in Path(inbox).rglob("*") if p.is_file()) / 2**20
+        floor = _in_child(_floor, inbox)
+        work = Path(tmp) / "work"
+        work.mkdir()
+        ours = _in_child(_ingest, inbox, str(work), args.as_of)
+
+    total = ours["ingest_s"] + ours["validate_s"] + ours["load_in_force_s"]
+    ratio = total / floor["seconds"]
+    print(
+        f"machine={platform.node()} cpus={os.cpu_count()} python={platform.python_version()} "
+        f"inbox={inbox if args.inbox else f'generated scale={args.scale} seed={args.seed}'} ({size_mb:.0f} MB)"
+    )
+    print(f"floor   polars reads every file:        {floor['seconds']:7.2f} s  peak {floor['peak_mb']:6.0f} MB  ({floor['rows']:,} rows)")
+    print(f"ingest  archive+parse+normalise+load:    {ours['ingest_s']:7.2f} s  ({ours['rows_loaded']:,} rows, files {ours['files']})")
+    print(f"        read the data in force back:     {ours['load_in_force_s']:7.2f} s")
+    print(f"        GX import (fixed cost):          {ours['gx_import_s']:7.2f} s  (not counted)")
+    print(f"validate expectation suites:             {ours['validate_s']:7.2f} s  ({ours['issues']:,} issues)")
+    print(f"total   ingest + validate:               {total:7.2f} s  peak {ours['peak_mb']:6.0f} MB")
+    print(f"ratio to floor: {ratio:.1f}x  (target <= 5x: {'PASS' if ratio <= 5 else 'FAIL'}); "
+          f"under 20 s: {'PASS' if total < 20 else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
