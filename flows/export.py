@@ -23,7 +23,9 @@ def export(what: str, out: Path, database_url: str | None = None) -> int:
         names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
         frame = issues_export(db.read_frame(engine, "dq_issue"), townships, names)
     elif what == "indicators":
-        frame = db.read_frame(engine, "indicator").sort("period", "level", "entity_code", "indicator")
+        frame = db.read_frame(engine, "indicator").sort(
+            "period", "level", "entity_code", "indicator"
+        )
     else:
         raise ValueError(what)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -35,3 +37,48 @@ def _write_csv(frame: pl.DataFrame, out: Path) -> None:
     tmp = out.with_suffix(out.suffix + ".part")
     frame.write_csv(tmp, include_bom=True)
     tmp.replace(out)
+
+
+def township_changes(
+    township: str, out: Path | None, database_url: str | None = None
+) -> pl.DataFrame:
+    """What changed between a township's last two accepted submissions (CSV when `out`)."""
+    from sqlalchemy import text
+
+    from transforms.submissions import roster_changes
+
+    settings = load_settings(database_url)
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    code = (
+        township
+        if township in load_divisions().townships
+        else load_divisions().township_code(township)
+    )
+    if code is None:
+        raise ValueError(f"未知的镇（街道）“{township}”")
+    files = (
+        db.read_frame(engine, "source_file")
+        .filter(
+            (pl.col("source") == "townships")
+            & (pl.col("township_code") == code)
+            & pl.col("status").is_in(["accepted", "superseded"])
+        )
+        .sort("id")
+    )
+    if files.height < 2:
+        raise ValueError(
+            f"{load_divisions().short_name(code)}只有 {files.height} 份已接收的花名册，无从比较。"
+        )
+    before_id, after_id = files["id"][-2], files["id"][-1]
+
+    def rows(file_id: int) -> pl.DataFrame:
+        return db.read_frame(
+            engine, text("SELECT * FROM roster_person WHERE file_id = :f"), {"f": int(file_id)}
+        )
+
+    changes = roster_changes(rows(before_id), rows(after_id))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_csv(changes, out)
+    return changes
