@@ -12,9 +12,13 @@ import polars as pl
 
 from expectations import adapter, context, suites
 from expectations.custom import HOUSEHOLD_TOWNSHIP
+from transforms import ids
 from transforms.frames import CANONICAL, ISSUE, conform, empty
 
 _BLANKS = " \t\r\n\u3000\u00a0"
+
+
+VALID_ID = "_valid_id"
 
 
 def prepare(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -28,6 +32,14 @@ def prepare(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col(c).str.strip_chars(_BLANKS) == "").then(None).otherwise(pl.col(c)).alias(c)
         for c in text
     )
+    if "id_status" in prepared.columns:
+        # The ID the normaliser judged valid (Excel's `…000` form can pass the check digit by
+        # chance; its sex digit means nothing).
+        prepared = prepared.with_columns(
+            pl.when(pl.col("id_status").is_in([ids.VALID, ids.LEGACY15]))
+            .then(pl.col("id_norm"))
+            .alias(VALID_ID)
+        )
     if kind == "roster":
         code = pl.col("township_code")
         household = ["file_id", "sheet", "household_id"]

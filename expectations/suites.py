@@ -272,8 +272,8 @@ def roster_checks(engine: Engine) -> list[Check]:
         "sex.matches_id",
         "sex_mismatch",
         "sex",
-        custom.ExpectColumnPairSexToMatchResidentId(column_A="id_norm", column_B="sex"),
-        columns=("id_norm", "sex"),
+        custom.ExpectColumnPairSexToMatchResidentId(column_A="_valid_id", column_B="sex"),
+        columns=("_valid_id", "sex"),
         value="sex",
     )
     b.add(

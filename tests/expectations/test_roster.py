@@ -48,6 +48,12 @@ def both(**over: Any) -> list[dict[str, Any]]:
 BAD_CHECK = HEAD_ID[:17] + ("1" if HEAD_ID[17] != "1" else "2")
 BAD_DATE = "44028219610231031" + ids.check_char("44028219610231031")  # 31 February
 EXCEL = "4.40282196104120E+17"
+# Excel's `…000` form that passes the check digit by chance (its sex digit 0 says 女)
+EXCEL_LUCKY = next(
+    f"{d[0]}.{d[1:]}E+17"
+    for d in (f"4402821961041{n:02d}" for n in range(100))
+    if ids.check_char(d + "00") == "0"
+)
 
 CASES: dict[str, list[dict[str, Any]]] = {
     "clean": clean_rows(),
@@ -59,6 +65,7 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "excel": mutate((0, {"id_raw": EXCEL})),
     "sex": mutate((1, {"sex": "男"})),
     "sex_legacy15": mutate((2, {"sex": "女"})),
+    "sex_of_excel_id": mutate((0, {"id_raw": EXCEL_LUCKY, "sex": "男"})),
     "village": mutate((2, {"village": "乌迳村"})),
     "township": mutate((0, {"township": "珠机乡", "township_code": None})),
     "income_negative": mutate((2, {"income": -300.0, "income_raw": "-300"})),
@@ -228,6 +235,12 @@ def test_sex_of_legacy15_id_is_checked_on_the_converted_id(
     results: dict[str, pl.DataFrame],
 ) -> None:
     assert place(only(results["sex_legacy15"])) == ("sex_mismatch", 7, "性别")
+
+
+def test_sex_is_not_judged_on_an_excel_mangled_id(results: dict[str, pl.DataFrame]) -> None:
+    assert ids.parse_id(EXCEL_LUCKY).normalised[17] == "0"  # the 000 form passes the check
+    kinds = results["sex_of_excel_id"]["kind"].to_list()
+    assert kinds == ["excel_mangled_id"]
 
 
 def test_village_of_another_township(results: dict[str, pl.DataFrame]) -> None:
