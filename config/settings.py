@@ -22,6 +22,7 @@ class Settings:
     database_url: str
     policy_file: Path
     channels_file: Path
+    inbox: Path
 
     @property
     def archive_dir(self) -> Path:
@@ -54,6 +55,7 @@ def load_settings(database_url: str | None = None, home: str | Path | None = Non
         database_url=url,
         policy_file=Path(os.environ.get("FUPIN_POLICY_FILE", POLICY_TOML)),
         channels_file=Path(os.environ.get("FUPIN_CHANNELS_FILE", CONFIG_DIR / "channels.toml")),
+        inbox=Path(os.environ.get("FUPIN_INBOX") or home_path / "inbox").resolve(),
     )
 
 

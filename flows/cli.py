@@ -7,6 +7,7 @@ quarantined or rejected, alerts failed); 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from datetime import date
@@ -128,6 +129,28 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return NEEDS_PERSON if result["failed"] else OK
 
 
+def cmd_changes(args: argparse.Namespace) -> int:
+    from flows.export import township_changes
+
+    out = Path(args.out) if args.out else None
+    try:
+        changes = township_changes(args.township, out, args.db)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return USAGE
+    counts = {k: int((changes["change"] == k).sum()) for k in ("新增", "删除", "变更")}
+    print(
+        f"{args.township}最近两次报送的花名册相比：新增 {counts['新增']} 人，删除 {counts['删除']} 人，变更 {counts['变更']} 人。"
+    )
+    for row in changes.head(args.show).iter_rows(named=True):
+        print(
+            f"  {row['change']} 户编号{row['household_id']} {row['name_masked']}（{row['id_masked']}）{row['fields'] or ''}"
+        )
+    if out is not None:
+        print(f"明细：{out}")
+    return OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from flows.export import export
     from flows.nightly import nightly
@@ -139,13 +162,99 @@ def cmd_demo(args: argparse.Namespace) -> int:
     generate(target, scale=args.scale, seed=args.seed, as_of=args.as_of)
     print("运行夜间核查……")
     result = nightly(
-        str(target / "inbox"), args.as_of.isoformat(), settings.database_url, formats=["html", "pdf", "xlsx"]
+        str(target / "inbox"),
+        args.as_of.isoformat(),
+        settings.database_url,
+        formats=["html", "pdf", "xlsx"],
     )
     _print_run(result)
     for what in ("findings", "issues"):
         out = settings.exports_dir / f"{what}.csv"
         rows = export(what, out, settings.database_url)
         print(f"已导出{'核查发现' if what == 'findings' else '数据质量问题'} {rows} 行：{out}")
+    return OK
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from flows.snapshot import SnapshotError, create_snapshot, list_snapshots, verify_snapshot
+
+    if args.action in ("create", "verify") and args.year is None:
+        print(f"请指定年度，如：fupin snapshot {args.action} 2017", file=sys.stderr)
+        return USAGE
+    try:
+        if args.action == "create":
+            formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+            unknown = sorted(set(formats) - {"html", "pdf", "xlsx"})
+            if unknown or not formats:
+                print(
+                    f"不支持的格式：{'、'.join(unknown) or '（空）'}（可选 html、pdf、xlsx）",
+                    file=sys.stderr,
+                )
+                return USAGE
+            print(f"正在生成{args.year}年年度归档……")
+            made = create_snapshot(args.year, args.db, formats=formats)
+            print(f"{args.year}年年度归档已生成：{made.path}")
+            print("归档表（行数）：" + "，".join(f"{k} {v}" for k, v in made.rows.items()))
+            for path in made.reports:
+                print(f"报告：{path}")
+            print(f"清单 manifest.json 的 SHA-256：{made.manifest_sha256}（已登记在数据仓库）")
+            print(f"程序版本：{made.code_version}。核对归档：fupin snapshot verify {args.year}")
+            return OK
+        if args.action == "verify":
+            result = verify_snapshot(args.year, args.db)
+            print("\n".join(result.lines()))
+            return OK if result.ok else NEEDS_PERSON
+        rows = list_snapshots(args.db)
+    except SnapshotError as exc:
+        print(exc, file=sys.stderr)
+        return USAGE
+    if not rows:
+        print("尚无年度归档。年末生成：fupin snapshot create 年度")
+        return OK
+    print("年度  生成时间          数据截至    文件数  程序版本                  归档目录")
+    for r in rows:
+        where = r["path"] if r["present"] else f"{r['path']}（目录不存在！）"
+        print(
+            f"{r['year']}  {r['created']}  {r['as_of'] or '—':10}  {r['files']:>6}  "
+            f"{r['code_version']:24}  {where}"
+        )
+    return OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from prefect.settings import get_current_settings
+
+    from flows.deployments import (
+        ALERTS,
+        NIGHTLY,
+        NIGHTLY_CRON,
+        REPORT,
+        SNAPSHOT,
+        SNAPSHOT_CRON,
+        TIMEZONE,
+        default_inbox,
+        serve_all,
+    )
+
+    inbox = str(Path(args.inbox).resolve()) if args.inbox else default_inbox()
+    if not get_current_settings().api.url:
+        print(
+            "提示：未设置 PREFECT_API_URL，将使用临时的内置 Prefect 服务（无界面，停止后运行记录不保留）。"
+            "生产环境请先启动 prefect server 并设置 PREFECT_API_URL（见 docs/operations.md）。",
+            file=sys.stderr,
+        )
+    if not Path(inbox).is_dir():
+        print(
+            f"提示：收件目录不存在：{inbox}（FUPIN_INBOX 或 --inbox）；夜间核查将在其出现前失败。",
+            file=sys.stderr,
+        )
+    print(f"注册并运行部署（时区 {TIMEZONE}，按 Ctrl+C 停止；停止不会暂停定时计划）：")
+    print(f"  {NIGHTLY}  定时 {NIGHTLY_CRON}，收件目录 {inbox}，同时只运行一次")
+    print(f"  {REPORT}  按需")
+    print(f"  {ALERTS}  按需")
+    print(f"  {SNAPSHOT}  定时 {SNAPSHOT_CRON}，也可按需（参数 year）")
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_all(inbox)
     return OK
 
 
@@ -192,6 +301,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--run-id", type=int, help="按指定的夜间核查运行发送（默认最近一次）")
     a.set_defaults(func=cmd_alerts)
+
+    s = sub.add_parser("snapshot", help="年度归档：生成（create）、校验（verify）、列出（list）")
+    s.add_argument("action", choices=["create", "verify", "list"])
+    s.add_argument("year", nargs="?", type=int, help="年度，如 2017（create 与 verify 必填）")
+    s.add_argument(
+        "--format", default="html,pdf,xlsx", help="归档报告的格式（create），默认 html,pdf,xlsx"
+    )
+    s.set_defaults(func=cmd_snapshot)
+
+    v = sub.add_parser(
+        "serve", help="注册并运行全部定时与按需部署（夜间核查、报告、预警、年度归档）"
+    )
+    v.add_argument("--inbox", help="夜间核查的收件目录（默认 FUPIN_INBOX 或 $FUPIN_HOME/inbox）")
+    v.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("changes", help="某镇（街道）最近两次报送的花名册有何变化")
+    c.add_argument("township", help="镇（街道）名称或代码，如 珠玑镇")
+    c.add_argument("--out", help="把全部变化写成 CSV")
+    c.add_argument("--show", type=int, default=20, help="屏幕上列出的条数")
+    c.set_defaults(func=cmd_changes)
 
     d = sub.add_parser("demo", help="生成全市规模的模拟数据，运行夜间核查并生成全部报告")
     d.add_argument("--scale", type=float, default=1.0)

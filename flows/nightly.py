@@ -182,50 +182,52 @@ def nightly(
     day = date.fromisoformat(as_of) if as_of else date.today()
     inbox_path = Path(inbox).resolve()
     engine = db.connect(settings.database_url)
-    db.upgrade(engine)
-    run_id = db.start_run(
-        engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()}
-    )
-    try:
-        outcomes = [
-            ingest_one(engine, settings, folder, path, inbox_path, run_id, day)
-            for folder, path in scan_inbox(inbox_path)
-        ]
-        for o in outcomes:
-            if o.needs_attention:
-                log.warning("file %s %s: %s", o.rel_path, o.status, o.reason)
-        data, files = load_in_force(engine)
-        issues = validate(engine, data, files, run_id, day)
-        result, findings = reconcile_and_record(engine, data, files, run_id, day)
-        indicators = assess(engine, result, data["village"], run_id, day)
-        stats = {
-            "files": {
-                s: sum(o.status == s for o in outcomes)
-                for s in ("accepted", "duplicate", "quarantined", "rejected")
-            },
-            "rows_in_force": {k: data[k].height for k in KINDS},
-            "issues": issues,
-            "findings": findings,
-            "indicators": indicators,
-            "seconds": round(time.perf_counter() - started, 2),
-        }
-        needs_person = any(o.needs_attention for o in outcomes)
-        status = "needs_attention" if needs_person else "succeeded"
-        # The reports name the run they are built from, so the run is recorded first.
-        db.finish_run(engine, run_id, status, stats)
-        stats["reports"] = render_reports(engine, settings, day, tuple(formats))
-        db.finish_run(engine, run_id, status, stats)
-        log.info("nightly run %s finished: %s", run_id, stats)
-        if send:
-            stats["alerts"] = _send_alerts(settings, run_id, log)
-            needs_person = needs_person or bool(stats["alerts"] and stats["alerts"]["failed"])
-        return {
-            "run_id": run_id,
-            "as_of": day.isoformat(),
-            "needs_attention": needs_person,
-            "outcomes": [o.__dict__ for o in outcomes],
-            **stats,
-        }
-    except Exception as exc:
-        db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
-        raise
+    # One nightly run at a time; reports and snapshots wait for a finished state.
+    with db.run_lock(engine, exclusive=True):
+        db.upgrade(engine)
+        run_id = db.start_run(
+            engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()}
+        )
+        try:
+            outcomes = [
+                ingest_one(engine, settings, folder, path, inbox_path, run_id, day)
+                for folder, path in scan_inbox(inbox_path)
+            ]
+            for o in outcomes:
+                if o.needs_attention:
+                    log.warning("file %s %s: %s", o.rel_path, o.status, o.reason)
+            data, files = load_in_force(engine)
+            issues = validate(engine, data, files, run_id, day)
+            result, findings = reconcile_and_record(engine, data, files, run_id, day)
+            indicators = assess(engine, result, data["village"], run_id, day)
+            stats = {
+                "files": {
+                    s: sum(o.status == s for o in outcomes)
+                    for s in ("accepted", "duplicate", "quarantined", "rejected")
+                },
+                "rows_in_force": {k: data[k].height for k in KINDS},
+                "issues": issues,
+                "findings": findings,
+                "indicators": indicators,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            needs_person = any(o.needs_attention for o in outcomes)
+            status = "needs_attention" if needs_person else "succeeded"
+            # The reports name the run they are built from, so the run is recorded first.
+            db.finish_run(engine, run_id, status, stats)
+            stats["reports"] = render_reports(engine, settings, day, tuple(formats))
+            db.finish_run(engine, run_id, status, stats)
+            log.info("nightly run %s finished: %s", run_id, stats)
+            if send:
+                stats["alerts"] = _send_alerts(settings, run_id, log)
+                needs_person = needs_person or bool(stats["alerts"] and stats["alerts"]["failed"])
+            return {
+                "run_id": run_id,
+                "as_of": day.isoformat(),
+                "needs_attention": needs_person,
+                "outcomes": [o.__dict__ for o in outcomes],
+                **stats,
+            }
+        except Exception as exc:
+            db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
+            raise

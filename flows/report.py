@@ -3,16 +3,21 @@
 `build_report` is plain Python (tests and the CLI call it directly); `report` is the same as a
 Prefect flow for the on-demand deployment.  `compute_indicators` is what the nightly flow
 calls on the frames it already holds; the lead stores its result in the `indicator` table.
+
+A report reads a consistent state: the live warehouse under the run lock in one transaction
+(`read_state`), or, for a year that has been frozen, that year's snapshot.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from prefect import flow
 from sqlalchemy import Engine, text
 
 from config.settings import CONFIG_DIR, Divisions, Policy, load_divisions, load_policy
@@ -96,12 +101,16 @@ def _inputs(
 
 
 # --------------------------------------------------------------------------- warehouse reads
-def latest_run(engine: Engine) -> dict[str, Any] | None:
+FINISHED = ("succeeded", "needs_attention")
+
+
+def latest_run(bind: db.Bind) -> dict[str, Any] | None:
     """The latest finished nightly run: its id and as-of date are the report's 数据截至."""
-    runs = db.read_frame(engine, "run")
-    done = runs.filter(
-        (pl.col("flow") == "nightly") & pl.col("status").is_in(["succeeded", "needs_attention"])
-    ).sort("id")
+    return _latest_finished(db.read_frame(bind, "run"))
+
+
+def _latest_finished(runs: pl.DataFrame) -> dict[str, Any] | None:
+    done = runs.filter((pl.col("flow") == "nightly") & pl.col("status").is_in(FINISHED)).sort("id")
     if done.height == 0:
         return None
     row = done.row(-1, named=True)
@@ -109,9 +118,14 @@ def latest_run(engine: Engine) -> dict[str, Any] | None:
 
 
 def accepted_sources(
-    engine: Engine, divisions: Divisions
+    bind: db.Bind, divisions: Divisions
 ) -> tuple[list[dict[str, Any]], dict[int, str]]:
-    files = db.read_frame(engine, "source_file")
+    return _sources(db.read_frame(bind, "source_file"), divisions)
+
+
+def _sources(
+    files: pl.DataFrame, divisions: Divisions
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
     names = {int(r["id"]): r["name"] for r in files.select("id", "name").iter_rows(named=True)}
     accepted = files.filter(pl.col("status") == "accepted")
     rows = []
@@ -140,19 +154,25 @@ def accepted_sources(
     return rows, names
 
 
-def roster_with_identity(engine: Engine) -> pl.DataFrame:
+LINK_SCHEMA = {
+    "file_id": pl.Int64(),
+    "sheet": pl.Utf8(),
+    "row_no": pl.Int64(),
+    "identity": pl.Utf8(),
+}
+
+
+def roster_with_identity(bind: db.Bind) -> pl.DataFrame:
     """Roster persons in force with the identity the latest reconciliation resolved."""
-    persons = db.current(engine, "roster")
     links = db.read_frame(
-        engine,
+        bind,
         text("SELECT file_id, sheet, row_no, identity FROM identity_link WHERE source = 'roster'"),
-        schema={
-            "file_id": pl.Int64(),
-            "sheet": pl.Utf8(),
-            "row_no": pl.Int64(),
-            "identity": pl.Utf8(),
-        },
+        schema=LINK_SCHEMA,
     )
+    return _with_identity(db.current(bind, "roster"), links)
+
+
+def _with_identity(persons: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     valid = pl.when(pl.col("id_status").is_in([ids.VALID, ids.LEGACY15])).then(pl.col("id_norm"))
     if links.height == 0:
         return persons.with_columns(identity=valid)
@@ -161,7 +181,10 @@ def roster_with_identity(engine: Engine) -> pl.DataFrame:
     )
 
 
-def insured_in(engine: Engine, year: int) -> pl.DataFrame:
+INSURED = "参保缴费"
+
+
+def insured_in(bind: db.Bind, year: int) -> pl.DataFrame:
     """The enrolment rows in force that insure someone in `year` (only what the indicator reads).
 
     Same rule as `db.current(engine, "enrolment")` (per year, the latest accepted file holding
@@ -172,7 +195,7 @@ def insured_in(engine: Engine, year: int) -> pl.DataFrame:
         """
         SELECT e.id_norm, e.id_status
         FROM enrolment e
-        WHERE e.year = :year AND e.enrol_status = '参保缴费'
+        WHERE e.year = :year AND e.enrol_status = :insured
           AND e.file_id = (
             SELECT MAX(e2.file_id) FROM enrolment e2
             JOIN source_file f ON f.id = e2.file_id
@@ -180,8 +203,60 @@ def insured_in(engine: Engine, year: int) -> pl.DataFrame:
         """
     )
     schema = {"id_norm": pl.Utf8(), "id_status": pl.Utf8()}
-    rows = db.read_frame(engine, sql, {"year": year}, schema=schema)
-    return rows.with_columns(year=pl.lit(year, pl.Int64), enrol_status=pl.lit("参保缴费"))
+    rows = db.read_frame(bind, sql, {"year": year, "insured": INSURED}, schema=schema)
+    return rows.with_columns(year=pl.lit(year, pl.Int64), enrol_status=pl.lit(INSURED))
+
+
+@dataclass(frozen=True)
+class WarehouseState:
+    """Everything a report reads from the warehouse: live, or a year's snapshot."""
+
+    run: dict[str, Any] | None
+    files: pl.DataFrame  # source_file rows
+    persons: pl.DataFrame  # roster persons in force, with `identity`
+    villages: pl.DataFrame
+    dibao: pl.DataFrame
+    insured: pl.DataFrame  # the year's enrolment rows that insure someone
+    findings: pl.DataFrame
+    issues: pl.DataFrame
+    history: pl.DataFrame  # the indicators the nightly runs stored
+
+
+def read_live(bind: db.Bind, year: int) -> WarehouseState:
+    """What the warehouse holds now (read on one connection: see `db.consistent_read`)."""
+    return WarehouseState(
+        run=latest_run(bind),
+        files=db.read_frame(bind, "source_file"),
+        persons=roster_with_identity(bind),
+        villages=db.current(bind, "village"),
+        dibao=db.current(bind, "dibao"),
+        insured=insured_in(bind, year),
+        findings=db.read_frame(bind, "finding"),
+        issues=db.read_frame(bind, "dq_issue"),
+        history=db.read_frame(bind, "indicator"),
+    )
+
+
+def read_snapshot(bind: db.Bind, year: int) -> WarehouseState:
+    """What the warehouse held when `year` was frozen (`flows.snapshot`): the same frames as
+    `read_live` then, from the `snap_*` tables."""
+    links = db.read_snapshot(bind, "identity_link", year)
+    links = links.filter(pl.col("source") == "roster").select(list(LINK_SCHEMA))
+    enrolment = db.read_snapshot(bind, "enrolment", year)
+    insured = enrolment.filter(
+        (pl.col("year") == year) & (pl.col("enrol_status") == INSURED)
+    ).select("id_norm", "id_status", "year", "enrol_status")
+    return WarehouseState(
+        run=_latest_finished(db.read_snapshot(bind, "run", year)),
+        files=db.read_snapshot(bind, "source_file", year),
+        persons=_with_identity(db.read_snapshot(bind, "roster_person", year), links),
+        villages=db.read_snapshot(bind, "village", year),
+        dibao=db.read_snapshot(bind, "dibao", year),
+        insured=insured,
+        findings=db.read_snapshot(bind, "finding", year),
+        issues=db.read_snapshot(bind, "dq_issue", year),
+        history=db.read_snapshot(bind, "indicator", year),
+    )
 
 
 def resolve_township(township: str | None, divisions: Divisions) -> str | None:
@@ -196,6 +271,35 @@ def resolve_township(township: str | None, divisions: Divisions) -> str | None:
     return code
 
 
+def _wait_notice() -> None:
+    logging.getLogger("fupin").warning("夜间核查正在运行：报告将在其完成后读取数据……")
+
+
+def read_state(engine: Engine, year: int, snapshot: bool | None = None) -> WarehouseState:
+    """The state a report of `year` is built from: the year's snapshot when the warehouse has
+    one (or `snapshot=True`), else what the warehouse holds now, read under the run lock
+    (never half a nightly run) and in one transaction."""
+    if snapshot is None:
+        snapshot = db.snapshot_of(engine, year) is not None
+    if snapshot:
+        with db.consistent_read(engine) as conn:
+            return read_snapshot(conn, year)
+    with (
+        db.run_lock(engine, exclusive=False, on_wait=_wait_notice),
+        db.consistent_read(engine) as conn,
+    ):
+        return read_live(conn, year)
+
+
+def snapshot_policy(engine: Engine, year: int) -> Policy | None:
+    """The policy parameters archived with `year`'s snapshot, when it has them."""
+    row = db.snapshot_of(engine, year)
+    if row is None:
+        return None
+    path = Path(row["path"]) / "policy.toml"
+    return load_policy(path) if path.is_file() else None
+
+
 def build_report(
     engine: Engine,
     kind: str,
@@ -206,30 +310,40 @@ def build_report(
     *,
     policy: Policy | None = None,
     pdf_engine: str = "auto",
+    snapshot: bool | None = None,
 ) -> list[Path]:
     """Render one report of `period` (2018H1 / 2018H2 / 2018) from what the warehouse holds.
 
     The indicators are computed afresh from the data in force, evaluated at the period's end
     (or at the latest run's as-of date if the period is still running); the trend chart reads
     the indicators the nightly runs stored for the other periods.
+
+    A period of a year that has been snapshotted is built from the snapshot and its archived
+    policy parameters, so it comes out as it did at year end whatever the warehouse holds
+    now; `snapshot=False` builds it from the live data instead, `snapshot=True` from the
+    snapshot tables even before the snapshot is recorded (how the snapshot renders them).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown report {kind!r}: one of {KINDS}")
     p = ind.parse_period(period)
     divisions = load_divisions()
     code = resolve_township(township, divisions)
+    if snapshot is None:
+        snapshot = db.snapshot_of(engine, p.year) is not None
+    if snapshot and policy is None:
+        policy = snapshot_policy(engine, p.year)
     policy = policy or load_policy()
-    run = latest_run(engine)
-    sources, file_names = accepted_sources(engine, divisions)
+    state = read_state(engine, p.year, snapshot)
+    sources, file_names = _sources(state.files, divisions)
+    run = state.run
 
-    enrolment = insured_in(engine, p.year)
     x = _inputs(
-        roster_with_identity(engine),
-        db.current(engine, "village"),
-        db.current(engine, "dibao"),
-        enrolment,
-        db.read_frame(engine, "finding"),
-        db.read_frame(engine, "dq_issue"),
+        state.persons,
+        state.villages,
+        state.dibao,
+        state.insured,
+        state.findings,
+        state.issues,
         p.label,
         run["as_of"] if run else None,
         policy,
@@ -239,48 +353,51 @@ def build_report(
     indicators = ind.compute_all(x)
     meta = ctx.build_meta(kind, x, township=code, run=run, sources=sources)
     if kind == "assessment":
-        history = db.read_frame(engine, "indicator").filter(
-            pl.col("level").is_in(["city", "township"])
-        )
+        history = state.history.filter(pl.col("level").is_in(["city", "township"]))
         data = ctx.assessment_data(x, indicators, meta, history=history, township=code)
     else:
         data = ctx.accountability_data(x, indicators, meta, township=code, file_names=file_names)
     return render(kind, data, list(formats), Path(out_dir), pdf_engine=pdf_engine)
 
 
-@cache
-def _flow():  # pragma: no cover - exercised through the deployment
-    from prefect import flow
-
-    @flow(name="report", log_prints=True)
-    def report(
-        kind: str,
-        period: str,
-        township: str | None = None,
-        formats: list[str] | None = None,
-        out_dir: str = "./var/reports",
-        database_url: str | None = None,
-    ) -> list[str]:
-        """On-demand report run: any report, any period, one township or all, any format."""
-        from config.settings import load_settings
-
-        settings = load_settings(database_url)
-        engine = db.connect(settings.database_url)
-        try:
-            paths = build_report(
-                engine, kind, period, township, tuple(formats or ["html"]), Path(out_dir)
-            )
-        finally:
-            engine.dispose()
-        for path in paths:
-            print(f"已生成：{path}")
-        return [str(p) for p in paths]
-
-    return report
+def _formats(formats: list[str] | str | None) -> tuple[str, ...]:
+    """["html", "pdf"], "html,pdf" or None (HTML) — the UI and the CLI hand over either."""
+    if formats is None:
+        return ("html",)
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    return tuple(f.strip().lower() for f in formats if f.strip()) or ("html",)
 
 
-def __getattr__(name: str) -> Any:
-    """`flows.report.report` is the Prefect flow, built on first use (Prefect imports slowly)."""
-    if name == "report":
-        return _flow()
-    raise AttributeError(name)
+@flow(name="report", log_prints=True)
+def report(
+    kind: str,
+    period: str | int,
+    township: str | None = None,
+    formats: list[str] | str | None = None,
+    out_dir: str | None = None,
+    database_url: str | None = None,
+) -> list[str]:
+    """On-demand report run: any report (assessment / accountability), any period (2018H1,
+    2018), one township or all, any formats (html, pdf, xlsx); files go to `out_dir`
+    (default $FUPIN_HOME/reports).  `period` may come as a number: `prefect deployment run
+    -p period=2018` hands over JSON."""
+    from config.settings import load_settings
+
+    settings = load_settings(database_url)
+    engine = db.connect(settings.database_url)
+    try:
+        db.upgrade(engine)
+        paths = build_report(
+            engine,
+            kind,
+            str(period),
+            township,
+            _formats(formats),
+            Path(out_dir) if out_dir else settings.reports_dir,
+        )
+    finally:
+        engine.dispose()
+    for path in paths:
+        print(f"已生成：{path}")
+    return [str(p) for p in paths]

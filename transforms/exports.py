@@ -63,7 +63,9 @@ def findings_export(findings: pl.DataFrame, townships: dict[str, str]) -> pl.Dat
     )
 
 
-def issues_export(issues: pl.DataFrame, townships: dict[str, str], files: dict[int, str]) -> pl.DataFrame:
+def issues_export(
+    issues: pl.DataFrame, townships: dict[str, str], files: dict[int, str]
+) -> pl.DataFrame:
     from config.schema import ISSUE_KINDS
 
     kinds = {k: v[0] for k, v in ISSUE_KINDS.items()}
@@ -74,4 +76,6 @@ def issues_export(issues: pl.DataFrame, townships: dict[str, str], files: dict[i
         first_seen=pl.col("first_seen").cast(pl.Utf8),
         last_seen=pl.col("last_seen").cast(pl.Utf8),
     )
-    return out.select(ISSUES_EXPORT_COLUMNS).sort("township_code", "file", "sheet", "row_no", "kind", nulls_last=True)
+    return out.select(ISSUES_EXPORT_COLUMNS).sort(
+        "township_code", "file", "sheet", "row_no", "kind", nulls_last=True
+    )

@@ -90,7 +90,9 @@ def identity_links(persons: pl.DataFrame, dibao: pl.DataFrame) -> pl.DataFrame:
         row_no="row_no",
         id_norm="id_norm",
         identity="identity",
-        tier=pl.when(pl.col("identity").is_not_null()).then(pl.lit(identity.EXACT)).otherwise(pl.lit(identity.NONE)),
+        tier=pl.when(pl.col("identity").is_not_null())
+        .then(pl.lit(identity.EXACT))
+        .otherwise(pl.lit(identity.NONE)),
         score=pl.when(pl.col("identity").is_not_null()).then(1.0).otherwise(0.0),
         evidence=pl.lit(None, pl.Utf8),
     )

@@ -8,6 +8,11 @@ import: `from warehouse import db`.
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +26,12 @@ from sqlalchemy import (
     Engine,
     and_,
     create_engine,
+    delete,
     event,
     func,
     insert,
     select,
+    text,
     true,
     update,
 )
@@ -47,14 +54,21 @@ __all__ = [
     "Bind",
     "alembic_config",
     "connect",
+    "consistent_read",
     "current",
     "delete_rows",
     "file_by_sha",
     "finish_run",
+    "freeze_snapshot",
     "read_frame",
+    "read_snapshot",
     "record_file",
+    "record_snapshot",
     "replace_rows",
+    "run_lock",
     "set_file_status",
+    "snapshot_of",
+    "snapshots",
     "start_run",
     "supersede_older",
     "table_schema",
@@ -320,3 +334,218 @@ def current(bind: Bind, kind: str) -> pl.DataFrame:
             ),
         )
     return read_frame(bind, stmt.order_by(*order), schema=table_schema(rows.name))
+
+
+# --- consistent reads and the run lock ------------------------------------------------------
+
+
+@contextmanager
+def consistent_read(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see one committed state of the warehouse.
+
+    PostgreSQL: a REPEATABLE READ transaction.  SQLite (WAL): one deferred transaction, whose
+    first read fixes the state every later read sees.  Each nightly step commits a table at a
+    time, so no read ever sees a table half-written; `run_lock` keeps whole runs apart.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+# A number of our own for PostgreSQL advisory locks ("fupin" in ASCII).
+RUN_LOCK_KEY = 0x667570696E
+RUN_LOCK_POLL_SECONDS = 2.0
+
+
+@dataclass
+class _HeldLock:
+    exclusive: bool
+    depth: int
+    release: Callable[[], None]
+
+
+_held: dict[str, _HeldLock] = {}
+_gates: dict[str, threading.Lock] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def run_lock(
+    engine: Engine,
+    *,
+    exclusive: bool,
+    on_wait: Callable[[], None] | None = None,
+    poll_seconds: float = RUN_LOCK_POLL_SECONDS,
+) -> Iterator[None]:
+    """The warehouse's run lock: a nightly run holds it exclusively while it writes; report
+    and snapshot builds hold it shared while they read, so they see what a finished run left,
+    never a run half-way.
+
+    Waits as long as it takes (`on_wait` is called once when it has to).  The lock belongs
+    to the process: a PostgreSQL session advisory lock, or on SQLite `flock` on the file
+    `<database>.lock`; a process that dies releases it, so a crashed run never leaves it
+    held.  Re-entrant within a process (a nightly run renders its reports under its own
+    lock).  An in-memory SQLite database, or a platform without `fcntl`, has no lock to take.
+    """
+    key = engine.url.render_as_string(hide_password=True)
+    with _held_guard:
+        held = _held.get(key)
+        if held is not None:
+            held.depth += 1
+        gate = _gates.setdefault(key, threading.Lock())
+    if held is None:
+        with gate:  # one thread of a process takes the lock for all of it
+            with _held_guard:
+                held = _held.get(key)
+                if held is not None:
+                    held.depth += 1
+            if held is None:
+                release = _acquire(engine, exclusive, on_wait, poll_seconds)
+                with _held_guard:
+                    held = _held[key] = _HeldLock(exclusive, 1, release)
+    try:
+        yield
+    finally:
+        with _held_guard:
+            held.depth -= 1
+            last = held.depth == 0
+            if last:
+                del _held[key]
+        if last:
+            held.release()
+
+
+def _acquire(
+    engine: Engine, exclusive: bool, on_wait: Callable[[], None] | None, poll_seconds: float
+) -> Callable[[], None]:
+    if engine.dialect.name == "postgresql":
+        return _acquire_advisory(engine, exclusive, on_wait, poll_seconds)
+    return _acquire_flock(engine, exclusive, on_wait, poll_seconds)
+
+
+def _acquire_advisory(
+    engine: Engine, exclusive: bool, on_wait: Callable[[], None] | None, poll_seconds: float
+) -> Callable[[], None]:
+    suffix = "" if exclusive else "_shared"
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        waited = False
+        while not conn.execute(
+            text(f"SELECT pg_try_advisory_lock{suffix}(:key)"), {"key": RUN_LOCK_KEY}
+        ).scalar():
+            if not waited and on_wait is not None:
+                on_wait()
+            waited = True
+            time.sleep(poll_seconds)
+    except BaseException:
+        conn.close()
+        raise
+
+    def release() -> None:
+        try:
+            conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:key)"), {"key": RUN_LOCK_KEY})
+            conn.close()
+        except Exception:
+            conn.invalidate()  # closing the session releases the lock
+
+    return release
+
+
+def _acquire_flock(
+    engine: Engine, exclusive: bool, on_wait: Callable[[], None] | None, poll_seconds: float
+) -> Callable[[], None]:
+    database = engine.url.database
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return lambda: None
+    if not database or database == ":memory:":
+        return lambda: None
+    path = Path(database + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+b")
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    try:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                time.sleep(poll_seconds)
+    except BaseException:
+        handle.close()
+        raise
+
+    def release() -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+    return release
+
+
+# --- annual snapshots -----------------------------------------------------------------------
+
+
+def snapshot_of(bind: Bind, year: int) -> dict[str, Any] | None:
+    """The `snapshot` row of `year`, or None when the year has not been frozen."""
+    snap = models.table("snapshot")
+    with connection(bind) as conn:
+        row = conn.execute(select(snap).where(snap.c.year == year)).mappings().first()
+    if row is None:
+        return None
+    return {k: _utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def snapshots(bind: Bind) -> pl.DataFrame:
+    """Every recorded snapshot, by year."""
+    snap = models.table("snapshot")
+    return read_frame(bind, select(snap).order_by(snap.c.year))
+
+
+def record_snapshot(bind: Bind, **cols: Any) -> None:
+    """Insert the `snapshot` row that makes a year's snapshot official (year is the key: a
+    second one for the same year fails)."""
+    snap = models.table("snapshot")
+    _check_columns(snap.name, cols)
+    with transaction(bind) as conn:
+        conn.execute(insert(snap).values(**cols))
+
+
+def freeze_snapshot(bind: Bind, year: int, frames: Mapping[str, pl.DataFrame]) -> dict[str, int]:
+    """Write `frames` (keyed by source table) as the snapshot rows of `year`, atomically,
+    replacing rows an interrupted attempt left; returns the rows written per table.
+
+    Refuses a year already recorded in `snapshot`: those rows are never changed.
+    """
+    unknown = sorted(set(frames) - set(models.SNAPSHOT_TABLES))
+    if unknown:
+        raise ValueError(f"no snapshot table for {unknown}; known: {models.SNAPSHOT_SOURCES}")
+    written: dict[str, int] = {}
+    with transaction(bind) as conn:
+        if snapshot_of(conn, year) is not None:
+            raise ValueError(f"the snapshot of {year} exists and is never rewritten")
+        for source in models.SNAPSHOT_SOURCES:
+            target = models.table(models.SNAPSHOT_TABLES[source])
+            conn.execute(delete(target).where(target.c[models.SNAPSHOT_YEAR] == year))
+            if source in frames:
+                frame = frames[source].with_columns(
+                    pl.lit(year, pl.Int64).alias(models.SNAPSHOT_YEAR)
+                )
+                written[source] = write_frame(conn, target.name, frame)
+    return written
+
+
+def read_snapshot(bind: Bind, source: str, year: int) -> pl.DataFrame:
+    """The rows of `source` frozen for `year`, in the source table's columns and types, in
+    key order."""
+    target = models.table(models.SNAPSHOT_TABLES[source])
+    columns = [target.c[c.name] for c in models.table(source).columns]
+    key = [c for c in target.primary_key.columns if c.name != models.SNAPSHOT_YEAR]
+    stmt = select(*columns).where(target.c[models.SNAPSHOT_YEAR] == year).order_by(*key)
+    return read_frame(bind, stmt, schema=table_schema(source))

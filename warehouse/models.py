@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Double,
@@ -398,6 +399,56 @@ class Snapshot(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     code_version: Mapped[str | None] = mapped_column(String(64))
     path: Mapped[str]
+
+
+# --- annual snapshots: year-tagged copies of what the year-end reports read -------------------
+
+# The tables a snapshot freezes, in the order they are written and archived.  Canonical rows
+# are those in force (`warehouse.db.current`), enrolment only the snapshot year's; the run is
+# the last finished nightly run, whose as-of date the reports print; findings and issues come
+# with their life-cycle events; indicators of the periods up to the year.
+SNAPSHOT_YEAR = "snapshot_year"
+SNAPSHOT_SOURCES = (
+    "run",
+    "source_file",
+    "roster_person",
+    "roster_household",
+    "village",
+    "dibao",
+    "enrolment",
+    "identity_link",
+    "finding",
+    "finding_event",
+    "dq_issue",
+    "dq_issue_event",
+    "indicator",
+)
+
+
+def _snapshot_table(source: Table) -> Table:
+    """`snap_<source>`: the source's columns and types plus `snapshot_year`, keyed by
+    (snapshot_year, the source's key); `snapshot_year` because enrolment has a `year` of its own.
+
+    No foreign keys, checks or unique constraints: a snapshot is a record of what was, and
+    must take any row its source held.
+    """
+    key = [c.name for c in source.primary_key.columns]
+    columns = [Column(SNAPSHOT_YEAR, Integer(), nullable=False, autoincrement=False)]
+    columns += [
+        Column(c.name, c.type, nullable=c.name not in key, autoincrement=False)
+        for c in source.columns
+    ]
+    return Table(
+        f"snap_{source.name}",
+        Base.metadata,
+        *columns,
+        PrimaryKeyConstraint(SNAPSHOT_YEAR, *key),
+    )
+
+
+SNAPSHOT_TABLES: dict[str, str] = {
+    name: _snapshot_table(Base.metadata.tables[name]).name for name in SNAPSHOT_SOURCES
+}
 
 
 def table(name: str) -> Table:
