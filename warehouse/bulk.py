@@ -1,11 +1,13 @@
 """Frames in and out of the warehouse, on each dialect's fast path.
 
 Writes: PostgreSQL takes CSV through COPY FROM STDIN (psycopg 3), written by polars in
-chunks; SQLite takes one `executemany` per chunk on the raw sqlite3 cursor, all inside the
-caller's transaction.  Reads: PostgreSQL streams COPY (query) TO STDOUT as CSV into
-`pl.read_csv`; SQLite fetches plain tuples from the raw cursor.  Either way the result is cast
-to the column types of the table (or of the selected columns), so frames come back in their
-`transforms.frames` contract.
+chunks; SQLite takes an Arrow copy of the frame through ADBC and one INSERT ... SELECT from it
+(`warehouse._sqlite_arrow`), all inside the caller's transaction.  Reads: PostgreSQL streams
+COPY (query) TO STDOUT as CSV into `pl.read_csv`; SQLite, given an Engine on a file, reads
+Arrow through ADBC from a scratch copy of the result, and given a Connection (whose open transaction
+may hold uncommitted rows or a snapshot) fetches plain tuples from that connection's cursor.
+Either way the result is cast to the column types of the table (or of the selected columns),
+so frames come back in their `transforms.frames` contract.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
-from warehouse import models
+from warehouse import _sqlite_arrow, models
 
 Bind = Engine | Connection
 CHUNK_ROWS = 100_000
+# Below this many rows, SQLite's plain executemany beats setting up the Arrow scratch file.
+ARROW_MIN_ROWS = 2_000
 
 # PostgreSQL type OIDs -> polars, for plain SQL whose result columns we don't know.
 _PG_OIDS: dict[int, pl.DataType] = {
@@ -63,13 +67,26 @@ _PG_OIDS: dict[int, pl.DataType] = {
 def transaction(bind: Bind) -> Iterator[Connection]:
     """A connection inside a transaction: the caller's, or a new one committed on exit."""
     if isinstance(bind, Engine):
-        with bind.begin() as conn:
-            yield conn
+        with bind.connect() as conn:
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                _release_scratch(conn)
     elif bind.in_transaction():
         yield bind
     else:
-        with bind.begin():
-            yield bind
+        try:
+            with bind.begin():
+                yield bind
+        finally:
+            _release_scratch(bind)
+
+
+def _release_scratch(conn: Connection) -> None:
+    """Detach SQLite's bulk scratch files once the transaction that read them has ended."""
+    if conn.dialect.name == "sqlite" and not conn.closed and not conn.invalidated:
+        _sqlite_arrow.detach_stale(_driver(conn))
 
 
 @contextmanager
@@ -164,10 +181,14 @@ def _copy_in(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
 
 def _executemany(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
     q = conn.dialect.identifier_preparer
+    frame = _sqlite_values(frame)
+    if frame.height >= ARROW_MIN_ROWS and _sqlite_arrow.available():
+        quoted = [q.quote(c) for c in frame.columns]
+        if _sqlite_arrow.insert(_driver(conn), q.format_table(target), quoted, frame):
+            return
     columns = ", ".join(q.quote(c) for c in frame.columns)
     marks = ", ".join("?" for _ in frame.columns)
     statement = f"INSERT INTO {q.format_table(target)} ({columns}) VALUES ({marks})"
-    frame = _sqlite_values(frame)
     cur = _driver(conn).cursor()
     try:
         for chunk in frame.iter_slices(CHUNK_ROWS):
@@ -188,7 +209,7 @@ def _sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
                 col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
             col = col.dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
         elif dtype == pl.Boolean:
-            col = col.cast(pl.Int8)
+            col = col.cast(pl.Int64)
         out.append(col)
     return frame.select(out)
 
@@ -249,6 +270,10 @@ def read_frame(
     with connection(bind) as conn:
         if conn.dialect.name == "postgresql":
             return _copy_out(conn, statement, params or {}, positional, schema or {})
+        if isinstance(bind, Engine):
+            fast = _fetch_sqlite_arrow(conn, statement, params or {}, positional, schema or {})
+            if fast is not None:
+                return fast
         return _fetch_sqlite(conn, statement, params or {}, positional, schema or {})
 
 
@@ -335,6 +360,41 @@ def _fetch_sqlite(
         return pl.DataFrame(schema={n: t or pl.Null() for n, t in types.items()})
     frame = pl.concat(parts, how="vertical_relaxed", rechunk=True)
     return _finish(frame, {n: t or frame.schema[n] for n, t in types.items()})
+
+
+def _fetch_sqlite_arrow(
+    conn: Connection,
+    statement: Select[Any] | TextClause,
+    params: Mapping[str, Any],
+    positional: list[pl.DataType] | None,
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame | None:
+    """The rows as Arrow (see `warehouse._sqlite_arrow.fetch`), or None to use the tuples.
+
+    Only on an Engine's fresh connection: a caller's Connection may hold a transaction whose
+    uncommitted rows or snapshot the read must see.  Parameters SQLAlchemy would convert
+    (dates, booleans) and any failure of the fast path leave the query to the tuple path,
+    which then reports the error as SQLAlchemy does.
+    """
+    if not _sqlite_arrow.available() or conn.in_transaction():
+        return None
+    try:
+        compiled = statement.compile(
+            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        bound = compiled.construct_params(dict(params))
+        values = [bound[name] for name in (compiled.positiontup or [])]
+        if not _sqlite_arrow.plain_params(values):
+            return None
+        frame = _sqlite_arrow.fetch(_driver(conn), compiled.string, values)
+        if frame is None:
+            return None
+        types = _result_types(frame.columns, positional, [None] * frame.width, schema)
+        if frame.height == 0:
+            return pl.DataFrame(schema={n: t or pl.Null() for n, t in types.items()})
+        return _finish(frame, {n: t or frame.schema[n] for n, t in types.items()})
+    except Exception:
+        return None
 
 
 def _needs_parsing(dtype: pl.DataType) -> bool:
