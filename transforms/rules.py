@@ -114,12 +114,22 @@ class RuleInputs:
         )
 
     @cached_property
+    def roster_identities(self) -> pl.Series:
+        """Every identity of the roster, for cutting the city-wide extracts down early."""
+        return self.persons["identity"].drop_nulls().unique()
+
+    @cached_property
     def insured(self) -> pl.DataFrame:
-        """Enrolment rows insuring their identity in Y."""
-        return self.enrolment.filter(
-            pl.col("identity").is_not_null()
-            & (pl.col("year") == self.year)
-            & (pl.col("enrol_status") == "参保缴费")
+        """Enrolment rows insuring a roster identity in Y (the extract holds the whole city;
+        only roster identities are ever looked up)."""
+        return (
+            self.enrolment.lazy()
+            .filter(
+                pl.col("identity").is_in(self.roster_identities.implode())
+                & (pl.col("year") == self.year)
+                & (pl.col("enrol_status") == "参保缴费")
+            )
+            .collect()
         )
 
     @cached_property
@@ -385,12 +395,21 @@ def r08_invalid_id(x: RuleInputs) -> pl.DataFrame:
 
 def r09_name_mismatch(x: RuleInputs) -> pl.DataFrame:
     """姓名与证件不符: the identity appears in 低保 or insurance under another name."""
-    other = pl.concat(
-        [
-            x.dibao.select("identity", "name", "file_id", "row_no", source=pl.lit("dibao")),
-            x.enrolment.select("identity", "name", "file_id", "row_no", source=pl.lit("enrolment")),
-        ]
-    ).filter(pl.col("identity").is_not_null() & pl.col("name").is_not_null())
+    on_roster = pl.col("identity").is_in(x.roster_identities.implode())
+    other = (
+        pl.concat(
+            [
+                x.dibao.lazy()
+                .filter(on_roster)
+                .select("identity", "name", "file_id", "row_no", source=pl.lit("dibao")),
+                x.enrolment.lazy()
+                .filter(on_roster)
+                .select("identity", "name", "file_id", "row_no", source=pl.lit("enrolment")),
+            ]
+        )
+        .filter(pl.col("identity").is_not_null() & pl.col("name").is_not_null())
+        .collect()
+    )
     other = other.rename({"name": "o_name", "file_id": "o_file_id", "row_no": "o_row_no"})
     persons = x.persons.filter(pl.col("identity").is_not_null() & pl.col("name").is_not_null())
     rows = (
