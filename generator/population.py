@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from config.schema import LABOUR_CAPABLE
+from config.schema import COMPULSORY_GRADES, LABOUR_CAPABLE
 
 from . import names
 from .geography import Geography, VillageInfo, _largest_remainder, assign_cadres
@@ -24,17 +24,7 @@ from .params import GenParams
 REGISTERED_ON = date(2016, 6, 30)  # ages of the templates are ages on this day
 EVENTS_FROM = date(2016, 7, 1)
 
-GRADES = (
-    "小学一年级",
-    "小学二年级",
-    "小学三年级",
-    "小学四年级",
-    "小学五年级",
-    "小学六年级",
-    "七年级",
-    "八年级",
-    "九年级",
-)
+GRADES = COMPULSORY_GRADES
 
 # Household kinds: (attribute, share of households). Shares put about 5,500 of 15,888
 # persons in 低保/特困 households, enough for the plan's 5,000 兜底 exits of 2016.

@@ -13,10 +13,9 @@ from datetime import date
 
 import polars as pl
 
-from config.rules import RULES
 from config.settings import Divisions, Policy
 from transforms import identity, ids
-from transforms.rules import RuleInputs, run_rules
+from transforms.reconcile import findings_of, rule_inputs
 
 
 def exact_identities(roster: pl.DataFrame) -> pl.DataFrame:
@@ -60,23 +59,6 @@ def findings_for(
     file_names: dict[int, str],
     rules: list[str] | None = None,
 ) -> pl.DataFrame:
-    """The rules of `reconcile` on roster persons resolved by someone else (any resolver
-    that fills identity, suggested_id and candidates as `resolve_roster` does)."""
-    inputs = RuleInputs(
-        persons=persons,
-        dibao=identity.source_identity(data["dibao"]),
-        enrolment=identity.source_identity(data["enrolment"]),
-        settlements=identity.source_identity(data["settlement"]),
-        as_of=as_of,
-        exit_lines={y: float(line) for y, line in policy.exit_lines().items()},
-        housing_deadline=policy.housing_deadline,
-        assistance_share=policy.medical_assistance_share,
-        assistance_tolerance=policy.medical_assistance_tolerance,
-        file_names=file_names,
-    )
-    written = data["dibao"]["township"].drop_nulls().unique().to_list()
-    codes = {name: code for name in written if (code := divisions.township_code(name))}
-    severity = {c: r.severity for c, r in RULES.items()}
-    return run_rules(inputs, rules, codes).with_columns(
-        severity=pl.col("rule").replace_strict(severity, default=None, return_dtype=pl.Utf8)
-    )
+    """The rules of `reconcile` on roster persons resolved by someone else."""
+    inputs = rule_inputs(persons, data, as_of, policy, file_names)
+    return findings_of(inputs, data, divisions, rules)

@@ -41,15 +41,31 @@ def reconcile(
     file_names: dict[int, str],
     rules: list[str] | None = None,
 ) -> Reconciled:
-    dibao = identity.source_identity(data["dibao"])
-    enrolment = identity.source_identity(data["enrolment"])
-    settlements = identity.source_identity(data["settlement"])
-    persons = identity.resolve_roster(data["roster"], identity.reference_ids(dibao, enrolment))
-    inputs = RuleInputs(
+    persons = identity.resolve_roster(
+        data["roster"],
+        identity.reference_ids(
+            identity.source_identity(data["dibao"]), identity.source_identity(data["enrolment"])
+        ),
+    )
+    inputs = rule_inputs(persons, data, as_of, policy, file_names)
+    findings = findings_of(inputs, data, divisions, rules)
+    return Reconciled(persons, identity_links(persons, inputs.dibao), findings, inputs)
+
+
+def rule_inputs(
+    persons: pl.DataFrame,
+    data: dict[str, pl.DataFrame],
+    as_of: date,
+    policy: Policy,
+    file_names: dict[int, str],
+) -> RuleInputs:
+    """What the rules read: roster persons resolved by any resolver that fills identity,
+    suggested_id and candidates as `resolve_roster` does, and the extracts in force."""
+    return RuleInputs(
         persons=persons,
-        dibao=dibao,
-        enrolment=enrolment,
-        settlements=settlements,
+        dibao=identity.source_identity(data["dibao"]),
+        enrolment=identity.source_identity(data["enrolment"]),
+        settlements=identity.source_identity(data["settlement"]),
         as_of=as_of,
         exit_lines={y: float(line) for y, line in policy.exit_lines().items()},
         housing_deadline=policy.housing_deadline,
@@ -57,13 +73,21 @@ def reconcile(
         assistance_tolerance=policy.medical_assistance_tolerance,
         file_names=file_names,
     )
+
+
+def findings_of(
+    inputs: RuleInputs,
+    data: dict[str, pl.DataFrame],
+    divisions: Divisions,
+    rules: list[str] | None = None,
+) -> pl.DataFrame:
+    """R01-R15 (or the named rules) with severity; R11's township from the written name."""
     written = data["dibao"]["township"].drop_nulls().unique().to_list()
     codes = {name: code for name in written if (code := divisions.township_code(name))}
     severity = {c: r.severity for c, r in RULES.items()}
-    findings = run_rules(inputs, rules, codes).with_columns(
+    return run_rules(inputs, rules, codes).with_columns(
         severity=pl.col("rule").replace_strict(severity, default=None, return_dtype=pl.Utf8)
     )
-    return Reconciled(persons, identity_links(persons, dibao), findings, inputs)
 
 
 def identity_links(persons: pl.DataFrame, dibao: pl.DataFrame) -> pl.DataFrame:

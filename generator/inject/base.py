@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from config.schema import COMPULSORY_GRADES
+
 from .. import names
 from ..extracts import ClaimEdits, EnrolmentEdits
 from ..mess import Style
@@ -17,17 +19,7 @@ from ..population import Person
 from ..roster import HouseholdRecord, Roster, RosterRow
 from ..world import DibaoRow, World
 
-COMPULSORY = (
-    "小学一年级",
-    "小学二年级",
-    "小学三年级",
-    "小学四年级",
-    "小学五年级",
-    "小学六年级",
-    "七年级",
-    "八年级",
-    "九年级",
-)
+COMPULSORY = COMPULSORY_GRADES
 
 
 @dataclass
