@@ -28,32 +28,36 @@ are both the truth's.
 
 Decision on Splink: it stays out of the nightly resolution, and nothing of it is combined
 in; this module keeps it as the measuring stick. Figures of seed 11 on the 2-core machine
-(other jobs running):
+(load 2-3 from other jobs), `--scale 1 --scale 10 --splink-all`:
 
-  scale 1   ours 1.4 s, 0.67 GB peak (0.55 GB of it the inputs), every rule 1.000/1.000,
-            R07 44 of 44 right.  Splink 98 s (25 s preparing, 68 s training, 1 s
-            predicting), 1.06 GB; R07 0.772/1.000: 57 suggestions, 44 right.
-  scale 10  ours 6.1 s, 5.09 GB (4.33 GB inputs), every rule 1.000/1.000.  Splink 79 s,
-            7.57 GB; R07 0.766/0.998 (573 suggestions, 439 right), and its wrong
+  scale 1   ours 0.62 s, 0.73 GB peak (0.59 GB of it the inputs), every rule 1.000/1.000,
+            R07 44 of 44 right.  Splink 34 s (6 s preparing, 26 s training, 0.4 s
+            predicting), 1.16 GB; R07 0.772/1.000: 57 suggestions, 44 right.
+  scale 10  ours 5.2 s, 5.10 GB (4.34 GB inputs), every rule 1.000/1.000.  Splink 58 s,
+            7.97 GB; R07 0.766/0.998 (573 suggestions, 439 right), and its wrong
             identities leak into R01, R02, R09 and R13 (1, 4, 1 and 1 false findings).
+            Splink linking every roster person: 157 s, 9.77 GB.
 
 Why:
-1. Splink finds no true R07 that our tiers miss: its recall is ours (1.000 and 0.998).
-2. Its extra suggestions are exactly the cases findings.md sends to a person as R08:
-   Excel-destroyed IDs with two namesakes sharing the 15 digits (Splink lets the village
-   decide), IDs with a digit dropped or added (Damerau-Levenshtein counts that as one
-   edit; R07 allows substitution and swap only), and a one-edit ID under another name.
-   They score ≥ 0.9999, so no threshold removes them: at 0.99999 the dropped digits go
-   and the namesakes stay; at 0.999999 true homophone-plus-typo repairs are lost first.
-3. A probabilistic best match has no notion of "exactly one candidate", which is the
-   definition; to make Splink follow it we would rebuild our rule inside its SQL.
-4. Cost: 15 to 70 times our time, a second engine, a model to train (Splink 5's random
-   sampling never sees a one-edit ID pair, so the u of that level has to be counted by
-   hand, see splink_model.one_edit_u) and to watch.
-What the figures do suggest is a policy question for the office, not a library: whether
-the village may break a tie between namesakes and whether a dropped digit may be repaired.
-Both would be one more deterministic tier in transforms.identity, with `village_agrees`
-already recorded as evidence.
+1. Splink finds no true R07 that our tiers miss: its recall is at most ours.
+2. Its extra suggestions are the cases findings.md sends to a person as R08: an Excel-
+   destroyed ID with two namesakes sharing the 15 digits (65 at scale 10; Splink lets the
+   village decide), an ID with a digit dropped or added (65; Damerau-Levenshtein counts it
+   as one edit, R07 allows a substitution or a swap only), two edits under the same name
+   (3). Its one wrong answer to a true R07 is an Excel-destroyed ID linked to a different-
+   name person whose real ID is one substitution from the "...000" form.
+3. They score ≥ 0.9999, so no threshold removes them (scale 1: at 0.99999 the dropped
+   digits go and the namesakes stay; at 0.999999 true homophone-plus-typo repairs are lost
+   first). A best match has no notion of "exactly one candidate", which is the definition.
+4. As the resolver of everyone it is worse still: 195 roster persons at scale 10 whose
+   valid written ID the extracts hold under another name get no link at all, where
+   findings.md keeps the written ID as the identity and reports R09.
+5. Cost: 11 to 55 times our time and 1.6 times the memory, a second engine, and a model
+   to train and watch (Splink 5's random sampling never sees a one-edit ID pair, so the
+   u of that level has to be counted by hand: splink_model.one_edit_u).
+What the figures do raise is a policy question for the office, not a library: may the
+village break a tie between namesakes, may a dropped digit be repaired? Either would be
+one more deterministic tier in transforms.identity (`village_agrees` is already recorded).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A roster person's identity is the normalised written ID when it is valid (a correct
 15-digit ID converted to 18 included) and nothing otherwise: no typo repair, no Excel
 prefix. `naive_identities` goes one step further down, to what a spreadsheet VLOOKUP on
-证件号码 gives (the written ID whatever it is). Both exist to be measured against `transforms.reconcile.reconcile`, so that what repair buys is a number
+证件号码 gives (the written ID whatever it is). Both exist to be measured against
+`transforms.reconcile.reconcile`, so that what repair buys is a number
 (benchmarks/reconcile.py), not a claim.
 """
 

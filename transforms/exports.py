@@ -57,7 +57,7 @@ def findings_export(findings: pl.DataFrame, townships: dict[str, str]) -> pl.Dat
         last_seen=pl.col("last_seen").cast(pl.Utf8),
         key=pl.col("key").str.replace(r"^R\d\d:", ""),
     )
-    extra = [c for c in ("resolved_on", "key") if c in out.columns]
+    extra: list[str] = [c for c in ("resolved_on", "key") if c in out.columns]
     return out.select(FINDINGS_EXPORT_COLUMNS + extra).sort(
         "rule", "township_code", "village", "key", nulls_last=True
     )
