@@ -258,7 +258,18 @@ class IdentityLink(Base):
 # --- life cycle: findings and data-quality issues ---------------------------------------------
 
 
-class Finding(Base):
+class LifecycleColumns:
+    """What findings and data-quality issues share: open/resolved, first and last seen."""
+
+    status: Mapped[str] = mapped_column(String(8))
+    first_seen: Mapped[date]
+    last_seen: Mapped[date]
+    resolved_on: Mapped[date | None]
+    reopened: Mapped[int] = mapped_column(Integer())
+    updated_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+
+
+class Finding(LifecycleColumns, Base):
     """A reconciliation finding (findings.md); never deleted, only resolved and reopened."""
 
     __tablename__ = "finding"
@@ -281,12 +292,6 @@ class Finding(Base):
     record_key: Mapped[str | None]
     detail: Mapped[str | None]
     evidence: Mapped[str | None]  # JSON
-    status: Mapped[str] = mapped_column(String(8))
-    first_seen: Mapped[date]
-    last_seen: Mapped[date]
-    resolved_on: Mapped[date | None]
-    reopened: Mapped[int] = mapped_column(Integer())
-    updated_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
 
 
 class FindingEvent(Base):
@@ -301,7 +306,7 @@ class FindingEvent(Base):
     detail: Mapped[str | None]
 
 
-class DqIssue(Base):
+class DqIssue(LifecycleColumns, Base):
     """A data-quality issue of one row or household (contract `transforms.frames.ISSUE`)."""
 
     __tablename__ = "dq_issue"
@@ -326,12 +331,6 @@ class DqIssue(Base):
     value: Mapped[str | None]
     message: Mapped[str | None]
     suggested_fix: Mapped[str | None]
-    status: Mapped[str] = mapped_column(String(8))
-    first_seen: Mapped[date]
-    last_seen: Mapped[date]
-    resolved_on: Mapped[date | None]
-    reopened: Mapped[int] = mapped_column(Integer())
-    updated_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
 
 
 class DqIssueEvent(Base):
