@@ -61,7 +61,11 @@ class IssueInjections(InjectorBase):
         n = self.issue_count("invalid_value")
         for i, kind in enumerate(self.variants(("health", "relation", "school", "housing"), n)):
             if kind == "health":
-                for row, rec in self._free_rows(lambda r, h: True, 1):
+                # 健康状况 is optional: only a township whose clerk writes the column can get it wrong
+                for row, rec in self._free_rows(
+                    lambda r, h: "health" in [c.key for c in self.styles[h.township_code].columns],
+                    1,
+                ):
                     row.health = ("良好", "一般", "较差")[i % 3]
                     self.issue("invalid_value", "健康状况", rec, row)
             elif kind == "relation":
