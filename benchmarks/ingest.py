@@ -5,9 +5,11 @@
 
 Each measurement runs in a fresh process, so its peak memory (VmHWM) is its own:
   floor     polars alone reads every file as text (read_csv / read_excel with calamine)
-  ingest    flows.ingest.ingest_file for every file into a fresh SQLite warehouse
-            (SHA-256, archive copy, header location, staging, normalisation, bulk load)
-  validate  the expectation suites on the data in force, as the nightly flow runs them
+  ingest    flows.ingest.ingest_inbox into a fresh SQLite warehouse, as the nightly runs it:
+            SHA-256, archive copy, header location, staging, normalisation, bulk load, and
+            the expectation suites on every new file (validated once, when it arrives)
+  issues    the nightly's validate step: files the suites have not seen (none here), the
+            issues of the rows in force, into their life cycle
 Target (issue 4): ingest + validate within 5x the floor and under 20 s at scale 1.
 """
 
@@ -56,45 +58,42 @@ def _floor(inbox: str, queue: mp.Queue) -> None:
 
 def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
     from config.settings import load_settings
-    from flows.ingest import ingest_file, scan_inbox
+    from flows.ingest import ingest_inbox
+    from flows.validation import validate_stale
     from warehouse import db
 
+    t = time.perf_counter()
+    import expectations.run  # noqa: F401  (GX import is a fixed cost, timed apart)
+
+    import_s = time.perf_counter() - t
     settings = load_settings(f"sqlite:///{work}/fupin.db", work)
     engine = db.connect(settings.database_url)
     db.upgrade(engine)
     day = date.fromisoformat(as_of)
     run_id = db.start_run(engine, "nightly", day, {"benchmark": "ingest"})
     started = time.perf_counter()
-    outcomes = [
-        ingest_file(engine, settings, folder, path, Path(inbox), run_id, day)
-        for folder, path in scan_inbox(Path(inbox))
-    ]
+    outcomes = ingest_inbox(engine, settings, Path(inbox), run_id, day)
     ingest_s = time.perf_counter() - started
 
-    import expectations  # noqa: F401  (GX import is a fixed cost, timed apart)
-
     t = time.perf_counter()
-    from expectations import validate
-
-    import_s = time.perf_counter() - t
-    t = time.perf_counter()
-    kinds = ("roster", "village", "dibao", "enrolment", "settlement")
-    data = {k: db.current(engine, k) for k in kinds}
-    load_s = time.perf_counter() - t
-    files = db.read_frame(engine, "source_file")
-    names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
-    t = time.perf_counter()
-    issues = sum(validate(k, data[k], names).height for k in kinds if data[k].height)
+    revalidated = validate_stale(engine)
+    issues = db.issues_in_force(engine)
+    db.upsert_lifecycle(engine, "dq_issue", issues, run_id, day)
     validate_s = time.perf_counter() - t
+    t = time.perf_counter()
+    in_force = sum(db.current(engine, k).height for k in ("roster", "dibao", "enrolment"))
+    load_s = time.perf_counter() - t
     queue.put(
         {
             "ingest_s": ingest_s,
             "gx_import_s": import_s,
             "load_in_force_s": load_s,
+            "rows_in_force": in_force,
             "validate_s": validate_s,
+            "revalidated": revalidated,
             "rows_loaded": sum(o.rows_loaded for o in outcomes),
             "files": {s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}},
-            "issues": issues,
+            "issues": issues.height,
             "peak_mb": _peak_mb(),
         }
     )
@@ -142,17 +141,18 @@ def main() -> int:
         work.mkdir()
         ours = _in_child(_ingest, inbox, str(work), args.as_of)
 
-    total = ours["ingest_s"] + ours["validate_s"] + ours["load_in_force_s"]
+    total = ours["ingest_s"] + ours["validate_s"]
     ratio = total / floor["seconds"]
     print(
         f"machine={platform.node()} cpus={os.cpu_count()} python={platform.python_version()} "
         f"inbox={inbox if args.inbox else f'generated scale={args.scale} seed={args.seed}'} ({size_mb:.0f} MB)"
     )
     print(f"floor   polars reads every file:        {floor['seconds']:7.2f} s  peak {floor['peak_mb']:6.0f} MB  ({floor['rows']:,} rows)")
-    print(f"ingest  archive+parse+normalise+load:    {ours['ingest_s']:7.2f} s  ({ours['rows_loaded']:,} rows, files {ours['files']})")
-    print(f"        read the data in force back:     {ours['load_in_force_s']:7.2f} s")
+    print(f"ingest  archive+parse+load+validate:     {ours['ingest_s']:7.2f} s  ({ours['rows_loaded']:,} rows, files {ours['files']})")
+    print(f"issues  in force, into the life cycle:   {ours['validate_s']:7.2f} s  ({ours['issues']:,} issues, {ours['revalidated']} files revalidated)")
     print(f"        GX import (fixed cost):          {ours['gx_import_s']:7.2f} s  (not counted)")
-    print(f"validate expectation suites:             {ours['validate_s']:7.2f} s  ({ours['issues']:,} issues)")
+    print(f"        reading roster+dibao+enrolment in force back (reconcile's input, not counted): "
+          f"{ours['load_in_force_s']:.2f} s ({ours['rows_in_force']:,} rows)")
     print(f"total   ingest + validate:               {total:7.2f} s  peak {ours['peak_mb']:6.0f} MB")
     print(f"ratio to floor: {ratio:.1f}x  (target <= 5x: {'PASS' if ratio <= 5 else 'FAIL'}); "
           f"under 20 s: {'PASS' if total < 20 else 'FAIL'}")

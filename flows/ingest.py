@@ -10,28 +10,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import polars as pl
 from sqlalchemy import Engine
 
 from config.settings import Settings
 from flows import readers
 from transforms import headers, intake
-from warehouse import db
+from warehouse import db, models
 
 log = logging.getLogger(__name__)
 
 SOURCE_FOLDERS = ("townships", "dibao", "insurance", "claims")
 SPREADSHEET_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv"}
-TABLES = {
-    "roster": ("stg_roster", "roster_person"),
-    "village": ("stg_village", "village"),
-    "dibao": ("stg_dibao", "dibao"),
-    "enrolment": ("stg_enrolment", "enrolment"),
-    "settlement": ("stg_settlement", "settlement"),
-}
+CANONICAL_TABLES = {**models.CANONICAL_TABLES, "household": "roster_household"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +60,16 @@ def scan_inbox(inbox: Path) -> list[tuple[str, Path]]:
     return found
 
 
+def biggest_first(inbox: Path) -> list[tuple[str, Path]]:
+    """`scan_inbox`, the folder holding the biggest file first (its write is the longest, so
+    it should start first); within a folder the order stays oldest first."""
+    files = scan_inbox(inbox)
+    biggest: dict[str, int] = {}
+    for folder, path in files:
+        biggest[folder] = max(biggest.get(folder, 0), path.stat().st_size)
+    return sorted(files, key=lambda f: -biggest[f[0]])  # stable: keeps the order in a folder
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -92,38 +98,60 @@ def parse(folder: str, path: Path, file_id: int) -> intake.Parsed:
     return intake.parse_extract(folder, sheet.grid, layout, file_id, sheet.name)
 
 
-def ingest_file(
+@dataclass(frozen=True)
+class Registered:
+    """A new file, archived and recorded as "loading", waiting to be parsed and stored."""
+
+    folder: str
+    path: Path
+    rel_path: str
+    file_id: int
+
+
+def register(
     engine: Engine,
     settings: Settings,
     folder: str,
     path: Path,
     inbox: Path,
     run_id: int,
-    as_of: date,
-) -> FileOutcome:
+    seen: set[str] | None = None,
+) -> Registered | FileOutcome:
+    """Hash the file; a known hash is a duplicate (an outcome), a new one is archived and
+    recorded.  A file an earlier run left "loading" has its partial rows removed first.
+    `seen`: hashes registered earlier in this pass (a second copy in the inbox is a duplicate,
+    not a leftover)."""
     rel = path.relative_to(inbox).as_posix()
     sha = sha256_of(path)
     known = db.file_by_sha(engine, sha)
-    if known is not None and known["status"] != "loading":
+    if known is not None and (known["status"] != "loading" or sha in (seen or ())):
         return FileOutcome(rel, folder, "duplicate", file_id=known["id"])
+    if seen is not None:
+        seen.add(sha)
     if known is not None:  # an earlier run died while loading this file: start it again
         _delete_file_rows(engine, known["id"])
-        file_id = known["id"]
-    else:
-        stored = archive(path, sha, settings)
-        file_id = db.record_file(
-            engine,
-            source=folder,
-            name=path.name,
-            rel_path=rel,
-            sha256=sha,
-            size=path.stat().st_size,
-            run_id=run_id,
-            status="loading",
-            archive_path=str(stored),
-        )
+        return Registered(folder, path, rel, known["id"])
+    stored = archive(path, sha, settings)
+    file_id = db.record_file(
+        engine,
+        source=folder,
+        name=path.name,
+        rel_path=rel,
+        sha256=sha,
+        size=path.stat().st_size,
+        run_id=run_id,
+        status="loading",
+        archive_path=str(stored),
+    )
+    return Registered(folder, path, rel, file_id)
+
+
+def parse_registered(engine: Engine, file: Registered) -> intake.Parsed | FileOutcome:
+    """Parse a registered file; a file that cannot be used is quarantined or rejected (an
+    outcome, the file's status set) and the run goes on."""
+    rel, folder, file_id = file.rel_path, file.folder, file.file_id
     try:
-        parsed = parse(folder, path, file_id)
+        return parse(folder, file.path, file_id)
     except (readers.UnreadableFile, intake.WrongTownship, intake.EmptyWorkbook) as exc:
         db.set_file_status(engine, file_id, "quarantined", exc.reason)
         log.warning("quarantined %s: %s", rel, exc.reason)
@@ -140,11 +168,16 @@ def ingest_file(
         log.error("quarantined %s after %s", rel, type(exc).__name__)
         return FileOutcome(rel, folder, "quarantined", reason, file_id)
 
+
+def store(
+    engine: Engine, file: Registered, parsed: intake.Parsed, run_id: int, as_of: date
+) -> FileOutcome:
+    """Write a parsed file's rows and accept it (superseding what it replaces)."""
+    file_id = file.file_id
     for kind, frame in parsed.staged.items():
-        db.write_frame(engine, TABLES[kind][0], frame)
+        db.write_staged(engine, file_id, kind, frame)
     for kind, frame in parsed.canonical.items():
-        table = "roster_household" if kind == "household" else TABLES[kind][1]
-        db.write_frame(engine, table, frame)
+        db.write_frame(engine, CANONICAL_TABLES[kind], frame)
     if parsed.issues is not None and parsed.township_code:
         db.upsert_lifecycle(
             engine,
@@ -166,8 +199,8 @@ def ingest_file(
     )
     db.supersede_older(engine, file_id)
     return FileOutcome(
-        rel,
-        folder,
+        file.rel_path,
+        file.folder,
         "accepted",
         None,
         file_id,
@@ -177,8 +210,66 @@ def ingest_file(
     )
 
 
+def ingest_file(
+    engine: Engine,
+    settings: Settings,
+    folder: str,
+    path: Path,
+    inbox: Path,
+    run_id: int,
+    as_of: date,
+) -> FileOutcome:
+    """One file, start to end (its rows are validated later, by `validation.validate_stale`)."""
+    file = register(engine, settings, folder, path, inbox, run_id)
+    if isinstance(file, FileOutcome):
+        return file
+    parsed = parse_registered(engine, file)
+    if isinstance(parsed, FileOutcome):
+        return parsed
+    return store(engine, file, parsed, run_id, as_of)
+
+
+def ingest_inbox(
+    engine: Engine, settings: Settings, inbox: Path, run_id: int, as_of: date
+) -> list[FileOutcome]:
+    """Every new file of the inbox: archived, parsed, stored and validated, in scan order.
+
+    The warehouse has one writer, so writes go to one background thread in order, while this
+    thread parses the next file and then validates what was accepted (SQLite, ADBC and polars
+    release the GIL; a 1.26M-row enrolment extract is written while the workbooks are read).
+    Each file is validated once, here, from the frames in hand (`flows.validation`).
+    """
+    from flows import validation
+
+    seen: set[str] = set()
+    registered = [
+        register(engine, settings, f, p, inbox, run_id, seen) for f, p in biggest_first(inbox)
+    ]
+    outcomes: list[FileOutcome | Future[FileOutcome]] = []
+    accepted: dict[str, list[pl.DataFrame]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-writer") as writer:
+        for file in registered:
+            if isinstance(file, FileOutcome):
+                outcomes.append(file)
+                continue
+            parsed = parse_registered(engine, file)
+            if isinstance(parsed, FileOutcome):
+                outcomes.append(parsed)
+                continue
+            outcomes.append(writer.submit(store, engine, file, parsed, run_id, as_of))
+            for kind, frame in parsed.canonical.items():
+                if kind in validation.VALIDATED:
+                    accepted.setdefault(kind, []).append(frame)
+        done = [o.result() if isinstance(o, Future) else o for o in outcomes]
+        stored = [o.file_id for o in done if o.status == "accepted" and o.file_id is not None]
+        names = {o.file_id: o.rel_path for o in done if o.file_id is not None}
+        issues = validation.validate_frames(accepted, names)
+        writer.submit(
+            db.record_file_issues, engine, stored, issues, validation.fingerprint()
+        ).result()
+    return done
+
+
 def _delete_file_rows(engine: Engine, file_id: int) -> None:
-    for staged, canonical in TABLES.values():
-        db.delete_rows(engine, staged, file_id)
-        db.delete_rows(engine, canonical, file_id)
-    db.delete_rows(engine, "roster_household", file_id)
+    for table in (*CANONICAL_TABLES.values(), "staged_rows", "file_issue"):
+        db.delete_rows(engine, table, file_id)

@@ -19,9 +19,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings, load_divisions, load_policy, load_settings
-from flows.ingest import FileOutcome, ingest_file, scan_inbox
+from flows.ingest import FileOutcome, ingest_inbox
 from flows.report import build_report, compute_indicators
-from transforms.frames import ISSUE, conform
 from transforms.indicators import period_of
 from transforms.reconcile import Reconciled, reconcile
 from warehouse import db
@@ -48,22 +47,18 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(
-    name="ingest-file",
+    name="ingest",
     retries=2,
     retry_delay_seconds=5,
     retry_condition_fn=_worth_retrying,
     cache_policy=NO_CACHE,
 )
-def ingest_one(
-    engine: Engine,
-    settings: Settings,
-    folder: str,
-    path: Path,
-    inbox: Path,
-    run_id: int,
-    as_of: date,
-) -> FileOutcome:
-    return ingest_file(engine, settings, folder, path, inbox, run_id, as_of)
+def ingest(
+    engine: Engine, settings: Settings, inbox: Path, run_id: int, as_of: date
+) -> list[FileOutcome]:
+    """Archive, parse, store and validate every new file (a retry skips what was accepted:
+    a file is known by its hash, and one left "loading" is started again)."""
+    return ingest_inbox(engine, settings, inbox, run_id, as_of)
 
 
 @task(name="load-data-in-force", cache_policy=NO_CACHE)
@@ -75,16 +70,16 @@ def load_in_force(engine: Engine) -> tuple[dict[str, pl.DataFrame], dict[int, st
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate(
-    engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date
-) -> dict[str, int]:
-    from expectations import validate as run_suite
+def validate(engine: Engine, run_id: int, as_of: date) -> dict[str, int]:
+    """The data-quality issues of the rows in force, into their life cycle.  Files are
+    validated when ingested; here only those the current suites have not seen are."""
+    from flows.validation import validate_stale
 
-    frames = [run_suite(kind, data[kind], files) for kind in KINDS if not data[kind].is_empty()]
-    issues = conform(pl.concat(frames), ISSUE) if frames else conform(pl.DataFrame(), ISSUE)
-    issues = issues.unique("key", keep="first", maintain_order=True)
+    revalidated = validate_stale(engine)
+    issues = db.issues_in_force(engine)
     kinds = sorted(set(issues["kind"].to_list()) | _suite_kinds())
-    return db.upsert_lifecycle(engine, "dq_issue", issues, run_id, as_of, scope={"kind": kinds})
+    counts = db.upsert_lifecycle(engine, "dq_issue", issues, run_id, as_of, scope={"kind": kinds})
+    return {**counts, "files_revalidated": revalidated}
 
 
 def _suite_kinds() -> set[str]:
@@ -189,15 +184,12 @@ def nightly(
             engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()}
         )
         try:
-            outcomes = [
-                ingest_one(engine, settings, folder, path, inbox_path, run_id, day)
-                for folder, path in scan_inbox(inbox_path)
-            ]
+            outcomes = ingest(engine, settings, inbox_path, run_id, day)
             for o in outcomes:
                 if o.needs_attention:
                     log.warning("file %s %s: %s", o.rel_path, o.status, o.reason)
+            issues = validate(engine, run_id, day)
             data, files = load_in_force(engine)
-            issues = validate(engine, data, files, run_id, day)
             result, findings = reconcile_and_record(engine, data, files, run_id, day)
             indicators = assess(engine, result, data["village"], run_id, day)
             stats = {

@@ -7,10 +7,11 @@ import: `from warehouse import db`.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -24,12 +25,17 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Engine,
+    Select,
+    Table,
     and_,
     create_engine,
     delete,
     event,
+    exists,
     func,
     insert,
+    literal,
+    or_,
     select,
     text,
     true,
@@ -53,16 +59,21 @@ from warehouse.lifecycle import upsert_lifecycle
 __all__ = [
     "Bind",
     "alembic_config",
+    "canonical_of",
     "connect",
     "consistent_read",
     "current",
     "delete_rows",
     "file_by_sha",
+    "files_to_validate",
     "finish_run",
     "freeze_snapshot",
+    "issues_in_force",
     "read_frame",
     "read_snapshot",
+    "read_staged",
     "record_file",
+    "record_file_issues",
     "record_snapshot",
     "replace_rows",
     "run_lock",
@@ -75,6 +86,7 @@ __all__ = [
     "upgrade",
     "upsert_lifecycle",
     "write_frame",
+    "write_staged",
 ]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -285,6 +297,12 @@ def current(bind: Bind, kind: str) -> pl.DataFrame:
     "Latest" is the highest source_file.id among accepted files; workbooks whose township
     is unknown (township_code NULL) count as one township.
     """
+    stmt, rows, order = _in_force(kind)
+    return read_frame(bind, stmt.order_by(*order), schema=table_schema(rows.name))
+
+
+def _in_force(kind: str) -> tuple[Select[Any], Table, list[Any]]:
+    """The SELECT of `kind`'s rows in force (see `current`), its table and its row order."""
     if kind not in CURRENT_KINDS:
         raise ValueError(f"unknown kind {kind!r}; one of {CURRENT_KINDS}")
     files = models.table("source_file")
@@ -295,7 +313,6 @@ def current(bind: Bind, kind: str) -> pl.DataFrame:
     else:
         rows = models.table(models.CANONICAL_TABLES[kind])
         order = [rows.c.file_id, rows.c.sheet, rows.c.row_no]
-
     if kind in ("roster", "village", "household"):
         latest = (
             select(func.max(files.c.id))
@@ -333,7 +350,108 @@ def current(bind: Bind, kind: str) -> pl.DataFrame:
                 rows.c.file_id == winners.c.file_id,
             ),
         )
-    return read_frame(bind, stmt.order_by(*order), schema=table_schema(rows.name))
+    return stmt, rows, order
+
+
+# --- staged rows and per-file validation results ---------------------------------------------
+
+_FILE_KINDS = {
+    "townships": ("roster", "village"),
+    "dibao": ("dibao",),
+    "insurance": ("enrolment",),
+    "claims": ("settlement",),
+}
+
+
+def write_staged(bind: Bind, file_id: int, kind: str, frame: pl.DataFrame) -> None:
+    """Keep a file's staged frame (every cell as read) as one Parquet document."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd")
+    staged = models.table("staged_rows")
+    with transaction(bind) as conn:
+        where = (staged.c.file_id == file_id, staged.c.kind == kind)
+        conn.execute(delete(staged).where(*where))
+        conn.execute(
+            insert(staged).values(
+                file_id=file_id, kind=kind, rows=frame.height, parquet=buffer.getvalue()
+            )
+        )
+
+
+def read_staged(bind: Bind, file_id: int, kind: str) -> pl.DataFrame | None:
+    """A file's staged frame as `write_staged` kept it; None if it has none of `kind`."""
+    staged = models.table("staged_rows")
+    with connection(bind) as conn:
+        data = conn.execute(
+            select(staged.c.parquet).where(staged.c.file_id == file_id, staged.c.kind == kind)
+        ).scalar()
+    return None if data is None else pl.read_parquet(io.BytesIO(data))
+
+
+def record_file_issues(
+    bind: Bind, file_ids: Sequence[int], issues: pl.DataFrame, fingerprint: str
+) -> int:
+    """Replace what validation found in `file_ids` with `issues` (contract ISSUE, rows of
+    those files only) and mark the files validated with `fingerprint`; returns the count."""
+    table = models.table("file_issue")
+    files = models.table("source_file")
+    ids = sorted(set(file_ids))
+    unknown = set(issues["file_id"].unique().to_list()) - set(ids) if issues.height else set()
+    if unknown:
+        raise ValueError(f"issues of files {sorted(unknown)} not among {ids}")
+    with transaction(bind) as conn:
+        conn.execute(delete(table).where(table.c.file_id.in_(ids)))
+        if issues.height:
+            write_frame(conn, "file_issue", issues.unique("key", keep="first", maintain_order=True))
+        conn.execute(update(files).where(files.c.id.in_(ids)).values(validated_with=fingerprint))
+    return issues.height
+
+
+def files_to_validate(bind: Bind, fingerprint: str) -> dict[str, list[int]]:
+    """Accepted files not validated with `fingerprint` (new suites, or a run that stopped
+    between loading and validating), as {kind: [file_id, ...]}."""
+    files = models.table("source_file")
+    with connection(bind) as conn:
+        stale = conn.execute(
+            select(files.c.id, files.c.source)
+            .where(
+                files.c.status == "accepted",
+                or_(files.c.validated_with.is_(None), files.c.validated_with != fingerprint),
+            )
+            .order_by(files.c.id)
+        ).all()
+    out: dict[str, list[int]] = {}
+    for file_id, source in stale:
+        for kind in _FILE_KINDS[source]:
+            out.setdefault(kind, []).append(file_id)
+    return out
+
+
+def canonical_of(bind: Bind, kind: str, file_ids: Sequence[int]) -> pl.DataFrame:
+    """The canonical rows of `kind` that `file_ids` contributed, in file and row order."""
+    rows = models.table(models.CANONICAL_TABLES[kind])
+    stmt = (
+        select(rows)
+        .where(rows.c.file_id.in_(list(file_ids)))
+        .order_by(rows.c.file_id, rows.c.sheet, rows.c.row_no)
+    )
+    return read_frame(bind, stmt, schema=table_schema(rows.name))
+
+
+def issues_in_force(bind: Bind) -> pl.DataFrame:
+    """The data-quality issues validation found whose row is in force now (see `current`)."""
+    found = models.table("file_issue")
+    parts = []
+    for kind in ("roster", "village", "dibao", "enrolment", "settlement"):
+        stmt, rows, _ = _in_force(kind)
+        same_row = stmt.with_only_columns(literal(1)).where(
+            rows.c.file_id == found.c.file_id,
+            rows.c.sheet == func.coalesce(found.c.sheet, ""),  # an issue has no sheet for CSV
+            rows.c.row_no == found.c.row_no,
+        )
+        parts.append(select(found).where(found.c.source == kind, exists(same_row)))
+    union = parts[0].union_all(*parts[1:]).subquery()
+    return read_frame(bind, select(union).order_by(union.c.key), schema=table_schema("file_issue"))
 
 
 # --- consistent reads and the run lock ------------------------------------------------------

@@ -1,9 +1,11 @@
 """The warehouse schema: SQLAlchemy 2 declarative models.
 
 Bookkeeping tables (runs, files, findings, issues, indicators, alerts, snapshots) are written
-out by hand.  The staged and canonical tables are built from the column contracts in
-`transforms.frames`, so a table cannot drift from the frame it stores; a change to a contract
-shows up as a failing drift test until a migration is added.
+out by hand.  The canonical tables are built from the column contracts in `transforms.frames`,
+so a table cannot drift from the frame it stores; a change to a contract shows up as a failing
+drift test until a migration is added.  Staged rows (every cell as read) are kept per file as
+one Parquet document (`StagedRows`): they are written once and read only to trace a value
+back, and 1.26M enrolment rows stored as SQL rows cost more than all the rest of ingest.
 
 Type choices:
 - polars Utf8 -> Text; Int64 -> BigInteger; Float64 -> Double (see `polars_to_sql`);
@@ -31,6 +33,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -117,6 +120,8 @@ class SourceFile(Base):
     rows_loaded: Mapped[int | None]
     rows_reported: Mapped[int | None]
     sheets: Mapped[str | None]  # JSON: what was found in the file
+    # Fingerprint of the expectation suites its rows were last validated with (file_issue).
+    validated_with: Mapped[str | None] = mapped_column(String(64))
 
 
 # --- staged and canonical tables, from the frame contracts -----------------------------------
@@ -165,13 +170,6 @@ def _contract_model(
     return type(class_name, (Base,), attrs)
 
 
-_STAGED_NAMES = {
-    "roster": ("StgRoster", "stg_roster"),
-    "village": ("StgVillage", "stg_village"),
-    "dibao": ("StgDibao", "stg_dibao"),
-    "enrolment": ("StgEnrolment", "stg_enrolment"),
-    "settlement": ("StgSettlement", "stg_settlement"),
-}
 _CANONICAL_NAMES = {
     "roster": ("RosterPerson", "roster_person"),
     "village": ("Village", "village"),
@@ -183,24 +181,38 @@ _CANONICAL_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "roster": (("id_norm",), ("household_id",), ("township_code",)),
     "village": (("township_code", "village"),),
     "dibao": (("id_norm",), ("family_id",)),
-    "enrolment": (("id_norm",), ("year", "file_id")),
+    "enrolment": (("year", "file_id"),),  # no id_norm index: nothing looks rows up by ID
     "settlement": (("id_norm",), ("settlement_id", "file_id")),
 }
 
-STAGED_MODELS: dict[str, type[Base]] = {
-    kind: _contract_model(cls, table, frames.staged_schema(source))
-    for kind, source in frames.STAGED_SOURCES.items()
-    for cls, table in [_STAGED_NAMES[kind]]
-}
 CANONICAL_MODELS: dict[str, type[Base]] = {
     kind: _contract_model(cls, table, schema, *_CANONICAL_INDEXES[kind])
     for kind, schema in frames.CANONICAL.items()
     for cls, table in [_CANONICAL_NAMES[kind]]
 }
-STAGED_TABLES = {kind: m.__tablename__ for kind, m in STAGED_MODELS.items()}
 CANONICAL_TABLES = {kind: m.__tablename__ for kind, m in CANONICAL_MODELS.items()}
 
-StgRoster, StgVillage, StgDibao, StgEnrolment, StgSettlement = STAGED_MODELS.values()
+
+class StagedRows(Base):
+    """The staged frame of one file and kind (`transforms.frames.staged_schema`: every cell
+    as read, as text, with file/sheet/row) as a Parquet document.
+
+    With the archived file itself, this is what lets any canonical value be traced back to
+    what the clerk typed, and the canonical rows be rebuilt without reading the workbook again.
+    """
+
+    __tablename__ = "staged_rows"
+    __table_args__ = (
+        PrimaryKeyConstraint("file_id", "kind"),
+        CheckConstraint(_in("kind", tuple(frames.STAGED_SOURCES)), name="kind"),
+    )
+
+    file_id: Mapped[int] = mapped_column(ForeignKey("source_file.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int]
+    parquet: Mapped[bytes] = mapped_column(LargeBinary())
+
+
 RosterPerson, Village, Dibao, Enrolment, Settlement = CANONICAL_MODELS.values()
 
 
@@ -322,6 +334,30 @@ class DqIssue(LifecycleColumns, Base):
     key: Mapped[str] = mapped_column(unique=True)
     source: Mapped[str | None] = mapped_column(String(16))
     file_id: Mapped[int | None] = mapped_column(ForeignKey("source_file.id"))
+    sheet: Mapped[str | None]
+    row_no: Mapped[int | None]
+    column: Mapped[str | None]
+    township_code: Mapped[str | None]
+    village: Mapped[str | None]
+    household_id: Mapped[str | None]
+    value: Mapped[str | None]
+    message: Mapped[str | None]
+    suggested_fix: Mapped[str | None]
+
+
+class FileIssue(Base):
+    """What the expectation suites found in one file's canonical rows (contract
+    `transforms.frames.ISSUE`), kept so that a file is validated once, when it arrives, and
+    again only when the suites change (`source_file.validated_with`).  The nightly run's
+    data-quality issues are the rows here whose source row is in force."""
+
+    __tablename__ = "file_issue"
+    __table_args__ = (Index(None, "file_id"),)
+
+    key: Mapped[str] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(16))
+    file_id: Mapped[int] = mapped_column(ForeignKey("source_file.id"))
     sheet: Mapped[str | None]
     row_no: Mapped[int | None]
     column: Mapped[str | None]

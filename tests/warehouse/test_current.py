@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from sqlalchemy import Engine
 
 from tests.warehouse.conftest import add_file
@@ -145,3 +146,59 @@ def test_settlements_union_latest_file_wins_per_key(engine: Engine) -> None:
         ("S2", c2, 20.0),
         ("S3", c2, 30.0),
     ]
+
+
+def _issues(file_id: int, rows: list[tuple[str | None, int]], source: str) -> pl.DataFrame:
+    return frames.conform(
+        pl.DataFrame(
+            {
+                "kind": ["invalid_id"] * len(rows),
+                "key": [f"{source}|{file_id}|{s}|{r}" for s, r in rows],
+                "source": [source] * len(rows),
+                "file_id": [file_id] * len(rows),
+                "sheet": [s for s, _ in rows],
+                "row_no": [r for _, r in rows],
+            }
+        ),
+        frames.ISSUE,
+    )
+
+
+def test_issues_in_force_follow_the_rows_in_force(engine: Engine) -> None:
+    old = _load_roster(engine, WUJING, ["H1", "H2"])
+    new = _load_roster(engine, WUJING, ["H1"])
+    db.supersede_older(engine, new)
+    f1, f2 = add_file(engine, "insurance"), add_file(engine, "insurance")
+    db.write_frame(engine, "enrolment", _rows("enrolment", f1, 2, year=[2016, 2017]))
+    db.write_frame(engine, "enrolment", _rows("enrolment", f2, 1, year=[2017]))
+    db.record_file_issues(engine, [old], _issues(old, [("花名册", 2)], "roster"), "v1")
+    db.record_file_issues(engine, [new], _issues(new, [("花名册", 2)], "roster"), "v1")
+    # CSV rows have sheet '' but the issue adapter leaves an issue's empty sheet null
+    db.record_file_issues(engine, [f1], _issues(f1, [(None, 2), (None, 3)], "enrolment"), "v1")
+    db.record_file_issues(engine, [f2], _issues(f2, [(None, 2), (None, 9)], "enrolment"), "v1")
+
+    got = db.issues_in_force(engine)
+    assert got.schema == db.table_schema("file_issue")
+    assert sorted(zip(got["file_id"], got["row_no"], strict=True)) == [
+        (new, 2),  # the superseded roster's issue is not in force
+        (f1, 2),  # f1's 2016 row is in force, its 2017 row (3) is not
+        (f2, 2),  # row 9 names no row at all
+    ]
+
+
+def test_file_issues_replace_and_stamp_their_files(engine: Engine) -> None:
+    f1, f2 = add_file(engine, "dibao"), add_file(engine, "dibao")
+    db.record_file_issues(engine, [f1, f2], _issues(f1, [(None, 2), (None, 3)], "dibao"), "v1")
+    assert db.files_to_validate(engine, "v1") == {}
+    assert db.files_to_validate(engine, "v2") == {"dibao": [f1, f2]}
+    db.record_file_issues(engine, [f1], _issues(f1, [(None, 4)], "dibao"), "v2")
+    assert db.read_frame(engine, "file_issue")["row_no"].to_list() == [4]
+    assert db.files_to_validate(engine, "v2") == {"dibao": [f2]}
+    with pytest.raises(ValueError, match="not among"):
+        db.record_file_issues(engine, [f2], _issues(f1, [(None, 5)], "dibao"), "v2")
+
+
+def test_a_new_township_file_needs_validating_for_both_its_kinds(engine: Engine) -> None:
+    f = add_file(engine, "townships", WUJING)
+    add_file(engine, "townships", ZHUJI, status="quarantined")
+    assert db.files_to_validate(engine, "v1") == {"roster": [f], "village": [f]}

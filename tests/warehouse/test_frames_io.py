@@ -60,8 +60,17 @@ def test_staged_round_trip(engine: Engine, kind: str) -> None:
     frame = _sample(schema, add_file(engine, "dibao")).with_columns(
         extra=pl.lit('{"备注": "手写, \\"补录\\""}')
     )
-    db.write_frame(engine, models.STAGED_TABLES[kind], frame)
-    assert db.read_frame(engine, models.STAGED_TABLES[kind]).sort("row_no").equals(frame)
+    db.write_staged(engine, frame["file_id"][0], kind, frame)
+    assert db.read_staged(engine, frame["file_id"][0], kind).equals(frame)
+    assert db.read_staged(engine, frame["file_id"][0] + 1, kind) is None
+
+
+def test_staged_rows_of_a_file_are_replaced_not_doubled(engine: Engine) -> None:
+    schema = frames.staged_schema(frames.STAGED_SOURCES["dibao"])
+    file_id = add_file(engine, "dibao")
+    db.write_staged(engine, file_id, "dibao", _sample(schema, file_id))
+    db.write_staged(engine, file_id, "dibao", _sample(schema, file_id, n=2))
+    assert db.read_staged(engine, file_id, "dibao").height == 2
 
 
 def test_write_frame_takes_a_subset_of_columns_and_casts(engine: Engine) -> None:

@@ -75,18 +75,20 @@ def test_upgrade_needs_no_working_directory(
 
 
 def test_contract_tables_mirror_the_frames() -> None:
-    for kind, source in frames.STAGED_SOURCES.items():
-        assert table_schema(models.STAGED_TABLES[kind]) == frames.staged_schema(source)
     for kind, schema in frames.CANONICAL.items():
         assert table_schema(models.CANONICAL_TABLES[kind]) == schema
-    for table, contract in (("finding", frames.FINDING), ("dq_issue", frames.ISSUE)):
+    for table, contract in (
+        ("finding", frames.FINDING),
+        ("dq_issue", frames.ISSUE),
+        ("file_issue", frames.ISSUE),
+    ):
         have = table_schema(table)
         assert {c: have[c] for c in contract} == contract
     assert table_schema("identity_link")["score"] == pl.Float64
 
 
 def test_contract_tables_are_keyed_by_provenance() -> None:
-    for name in [*models.STAGED_TABLES.values(), *models.CANONICAL_TABLES.values()]:
+    for name in models.CANONICAL_TABLES.values():
         pk = [c.name for c in models.table(name).primary_key.columns]
         assert pk == ["file_id", "sheet", "row_no"], name
 
@@ -118,3 +120,35 @@ def test_connect_urls() -> None:
         db.connect("postgresql+psycopg2://postgres@127.0.0.1/x")
     with pytest.raises(ValueError, match="unsupported"):
         db.connect("mysql://u@h/x")
+
+
+def test_0004_keeps_the_staged_rows_it_moves_out_of_the_stg_tables(db_url: str) -> None:
+    db.upgrade(db_url, "0003")
+    engine = db.connect(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO source_file (id, source, name, rel_path, sha256, size, "
+                    "received_at, status) VALUES (7, 'dibao', 'd.csv', 'dibao/d.csv', 'ab', 1, "
+                    "'2018-06-30 00:00:00', 'accepted')"
+                )
+            )
+            for row_no, name in ((3, "李四"), (2, "张　三")):
+                conn.execute(
+                    text(
+                        "INSERT INTO stg_dibao (file_id, sheet, row_no, name, extra) "
+                        "VALUES (7, '', :row_no, :name, '{\"备注\": \"补录\"}')"
+                    ),
+                    {"row_no": row_no, "name": name},
+                )
+        db.upgrade(engine)
+        staged = db.read_staged(engine, 7, "dibao")
+        assert staged is not None
+        assert staged["row_no"].to_list() == [2, 3]
+        assert staged["name"].to_list() == ["张　三", "李四"]
+        assert staged["extra"][0] == '{"备注": "补录"}'
+        assert staged["id_number"].to_list() == [None, None]
+        assert "stg_dibao" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

@@ -1,0 +1,72 @@
+"""Data-quality validation of what ingest loads: each file once, when it arrives.
+
+A file's issues depend only on its own rows and on the suites (no expectation looks across
+files: households are grouped within a file), so they are kept per file (`file_issue`) and
+stamped with the suites' fingerprint.  A run's issues are those whose row is in force
+(`db.issues_in_force`), so a superseded roster's issues resolve as before.  When the suites
+change -- their code, the schema or divisions they read, the GX release -- the fingerprint
+changes and the accepted files are validated again from their canonical rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Engine
+
+from config.settings import DIVISIONS_CSV
+from transforms.frames import CANONICAL, ISSUE, conform, empty
+from warehouse import db
+
+VALIDATED = ("roster", "village", "dibao", "enrolment", "settlement")
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def fingerprint() -> str:
+    """What the suites' verdicts depend on, hashed: their code, the schema, the divisions."""
+    digest = hashlib.sha256(version("great-expectations").encode())
+    inputs = sorted((_ROOT / "expectations").glob("*.py")) + [
+        _ROOT / "config" / "schema.py",
+        DIVISIONS_CSV,
+    ]
+    for path in inputs:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def validate_frames(
+    frames: Mapping[str, Sequence[pl.DataFrame]], names: Mapping[int, str]
+) -> pl.DataFrame:
+    """Issues (contract ISSUE) of canonical frames, one suite run per kind: GX's cost is per
+    run and per expectation far more than per row, so files of a kind are validated together.
+    `names`: file_id -> inbox-relative name, for issue keys."""
+    from expectations import validate
+
+    parts = []
+    for kind, kind_frames in frames.items():
+        rows = [conform(f, CANONICAL[kind]) for f in kind_frames if f.height]
+        if rows:
+            parts.append(validate(kind, pl.concat(rows), names))
+    return conform(pl.concat(parts), ISSUE) if parts else empty(ISSUE)
+
+
+def validate_stale(engine: Engine) -> int:
+    """Validate the accepted files that have not been validated with the current suites
+    (`ingest_inbox` validates what it loads; this catches the rest); returns how many."""
+    stamp = fingerprint()
+    stale = db.files_to_validate(engine, stamp)
+    if not stale:
+        return 0
+    files = db.read_frame(engine, "source_file")
+    names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
+    frames = {kind: [db.canonical_of(engine, kind, ids)] for kind, ids in stale.items()}
+    file_ids = sorted({i for ids in stale.values() for i in ids})
+    db.record_file_issues(engine, file_ids, validate_frames(frames, names), stamp)
+    return len(file_ids)
