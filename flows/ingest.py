@@ -170,12 +170,18 @@ def parse_registered(engine: Engine, file: Registered) -> intake.Parsed | FileOu
 
 
 def store(
-    engine: Engine, file: Registered, parsed: intake.Parsed, run_id: int, as_of: date
+    engine: Engine,
+    file: Registered,
+    parsed: intake.Parsed,
+    run_id: int,
+    as_of: date,
+    staged: dict[str, bytes] | None = None,
 ) -> FileOutcome:
-    """Write a parsed file's rows and accept it (superseding what it replaces)."""
+    """Write a parsed file's rows and accept it (superseding what it replaces).  `staged`:
+    the staged frames already encoded (`db.staged_document`)."""
     file_id = file.file_id
     for kind, frame in parsed.staged.items():
-        db.write_staged(engine, file_id, kind, frame)
+        db.write_staged(engine, file_id, kind, (staged or {}).get(kind, frame))
     for kind, frame in parsed.canonical.items():
         db.write_frame(engine, CANONICAL_TABLES[kind], frame)
     if parsed.issues is not None and parsed.township_code:
@@ -256,7 +262,8 @@ def ingest_inbox(
             if isinstance(parsed, FileOutcome):
                 outcomes.append(parsed)
                 continue
-            outcomes.append(writer.submit(store, engine, file, parsed, run_id, as_of))
+            documents = {k: db.staged_document(f) for k, f in parsed.staged.items()}
+            outcomes.append(writer.submit(store, engine, file, parsed, run_id, as_of, documents))
             for kind, frame in parsed.canonical.items():
                 if kind in validation.VALIDATED:
                     accepted.setdefault(kind, []).append(frame)

@@ -24,7 +24,8 @@ import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ _BATCH_ROWS = str(2**30)
 _PARAM_TYPES = (str, int, float)
 # SQLite's default limit is 10 attached databases besides main and temp; keep two for callers.
 _MAX_ATTACHED = 2 + 8
+# Slices of a large insert: small enough that the two threads overlap, large enough that
+# per-slice costs (a scratch file, an ATTACH) stay negligible.
+SLICE_ROWS = 200_000
 
 
 def available() -> bool:
@@ -76,48 +80,80 @@ def detach_stale(raw: Any) -> None:
                 os.unlink(file)
 
 
-def insert(raw: Any, target_sql: str, columns: Sequence[str], frame: pl.DataFrame) -> bool:
-    """INSERT `frame` (values already in SQLite's stored form) into `target_sql` on `raw`.
+def insert(
+    raw: Any,
+    target_sql: str,
+    columns: Sequence[str],
+    frame: pl.DataFrame,
+    stored_form: Callable[[pl.DataFrame], pl.DataFrame],
+) -> bool:
+    """INSERT `frame` into `target_sql` on `raw`; `stored_form` turns a slice of it into
+    SQLite's stored values, in `columns` order (`columns`: quoted column names).
 
-    `target_sql` is the quoted table name, `columns` the quoted column names in frame order.
-    False, having done nothing, when this transaction already holds as many scratch files as
-    SQLite lets one connection attach: the caller then inserts the rows itself.
+    A large frame goes in slices, in two threads: one prepares slice i+1 and has ADBC write
+    it to its scratch file while this one copies slice i into the table (both release the
+    GIL), so the two copies SQLite makes cost little more than one.  False, having done
+    nothing, when this transaction already holds as many scratch files as SQLite lets one
+    connection attach: the caller then inserts the rows itself.
     """
     detach_stale(raw)
     held = [r[1] for r in raw.execute("PRAGMA database_list").fetchall()]
-    if len(held) >= _MAX_ATTACHED:
+    free = _MAX_ATTACHED - len(held)
+    if free <= 0:
         return False
+    pieces = max(1, min(free, -(-frame.height // SLICE_ROWS)))
+    size = -(-frame.height // pieces)
     scratch = Path(tempfile.mkdtemp(prefix="fupin-bulk-"))
-    path = scratch / "frame.db"
-    schema = f"{SCHEMA_PREFIX}{os.getpid()}_{next(_names)}"
+    target_columns = ", ".join(columns)
+    source = ", ".join(f"c{i}" for i in range(len(columns)))
+    schemas: list[str] = []
     try:
-        staged = frame.rename({c: f"c{i}" for i, c in enumerate(frame.columns)})
-        adbc = _adbc_connect(str(path), autocommit=True)
-        try:
-            with adbc.cursor() as cur:
-                cur.execute("PRAGMA journal_mode=OFF")
-                cur.execute("PRAGMA synchronous=OFF")
-                cur.execute("BEGIN")
-                cur.adbc_ingest("frame", _arrow(staged), mode="create")
-                cur.execute("COMMIT")
-        finally:
-            adbc.close()
-        raw.execute("ATTACH DATABASE ? AS " + f'"{schema}"', (str(path),))
-        source = ", ".join(f"c{i}" for i in range(len(columns)))
-        raw.execute(
-            f"INSERT INTO {target_sql} ({', '.join(columns)}) "
-            f'SELECT {source} FROM "{schema}".frame ORDER BY rowid'
-        )
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-scratch") as pool:
+            files = [
+                pool.submit(_scratch_file, stored_form, frame.slice(i * size, size), scratch, i)
+                for i in range(pieces)
+            ]
+            for ready in files:
+                path = ready.result()
+                schema = f"{SCHEMA_PREFIX}{os.getpid()}_{next(_names)}"
+                raw.execute("ATTACH DATABASE ? AS " + f'"{schema}"', (str(path),))
+                schemas.append(schema)
+                raw.execute(
+                    f"INSERT INTO {target_sql} ({target_columns}) "
+                    f'SELECT {source} FROM "{schema}".frame ORDER BY rowid'
+                )
     finally:
-        with contextlib.suppress(Exception):
-            raw.execute(f'DETACH DATABASE "{schema}"')  # only outside a transaction
+        for schema in schemas:
+            with contextlib.suppress(Exception):
+                raw.execute(f'DETACH DATABASE "{schema}"')  # only outside a transaction
         # SQLite reads an unlinked file to the end; where unlinking an open file fails,
         # `detach_stale` removes it later.
-        with contextlib.suppress(OSError):
-            path.unlink()
+        for path in scratch.glob("*.db"):
+            with contextlib.suppress(OSError):
+                path.unlink()
         with contextlib.suppress(OSError):
             scratch.rmdir()
     return True
+
+
+def _scratch_file(
+    stored_form: Callable[[pl.DataFrame], pl.DataFrame], piece: pl.DataFrame, folder: Path, i: int
+) -> Path:
+    """ADBC writes one slice, in its stored form, as table `frame` of a scratch database."""
+    stored = stored_form(piece)
+    stored = stored.rename({c: f"c{k}" for k, c in enumerate(stored.columns)})
+    path = folder / f"slice{i}.db"
+    adbc = _adbc_connect(str(path), autocommit=True)
+    try:
+        with adbc.cursor() as cur:
+            cur.execute("PRAGMA journal_mode=OFF")
+            cur.execute("PRAGMA synchronous=OFF")
+            cur.execute("BEGIN")
+            cur.adbc_ingest("frame", _arrow(stored), mode="create")
+            cur.execute("COMMIT")
+    finally:
+        adbc.close()
+    return path
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ so frames come back in their `transforms.frames` contract.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -152,18 +152,16 @@ def write_frame(bind: Bind, table: str, frame: pl.DataFrame) -> int:
 def bulk_insert(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
     """Insert `frame` into `target` on `conn`'s current transaction, on the fast path."""
     schema = {c.name: polars_type(c.type) for c in target.columns if c.name in frame.columns}
-    frame = frame.select(
-        [
-            pl.col(c).cast(t).str.replace_all("\x00", "", literal=True)
-            if t == pl.Utf8
-            else pl.col(c).cast(t)
-            for c, t in schema.items()
-        ]
-    )
+    typed = [
+        pl.col(c).cast(t).str.replace_all("\x00", "", literal=True)
+        if t == pl.Utf8
+        else pl.col(c).cast(t)
+        for c, t in schema.items()
+    ]
     if conn.dialect.name == "postgresql":
-        _copy_in(conn, target, frame)
+        _copy_in(conn, target, frame.select(typed))
     else:
-        _executemany(conn, target, frame)
+        _executemany(conn, target, frame, lambda piece: _sqlite_values(piece.select(typed)))
 
 
 def _copy_in(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
@@ -179,19 +177,24 @@ def _copy_in(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
             copy.write(buf.getvalue())
 
 
-def _executemany(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
+def _executemany(
+    conn: Connection,
+    target: Table,
+    frame: pl.DataFrame,
+    stored_form: Callable[[pl.DataFrame], pl.DataFrame],
+) -> None:
     q = conn.dialect.identifier_preparer
-    frame = _sqlite_values(frame)
+    quoted = [q.quote(c.name) for c in target.columns if c.name in frame.columns]
     if frame.height >= ARROW_MIN_ROWS and _sqlite_arrow.available():
-        quoted = [q.quote(c) for c in frame.columns]
-        if _sqlite_arrow.insert(_driver(conn), q.format_table(target), quoted, frame):
+        raw = _driver(conn)
+        if _sqlite_arrow.insert(raw, q.format_table(target), quoted, frame, stored_form):
             return
-    columns = ", ".join(q.quote(c) for c in frame.columns)
-    marks = ", ".join("?" for _ in frame.columns)
-    statement = f"INSERT INTO {q.format_table(target)} ({columns}) VALUES ({marks})"
+    stored = stored_form(frame)
+    marks = ", ".join("?" for _ in quoted)
+    statement = f"INSERT INTO {q.format_table(target)} ({', '.join(quoted)}) VALUES ({marks})"
     cur = _driver(conn).cursor()
     try:
-        for chunk in frame.iter_slices(CHUNK_ROWS):
+        for chunk in stored.iter_slices(CHUNK_ROWS):
             cur.executemany(statement, chunk.iter_rows())
     finally:
         cur.close()

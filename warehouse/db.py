@@ -86,6 +86,7 @@ __all__ = [
     "upgrade",
     "upsert_lifecycle",
     "write_frame",
+    "staged_document",
     "write_staged",
 ]
 
@@ -363,19 +364,33 @@ _FILE_KINDS = {
 }
 
 
-def write_staged(bind: Bind, file_id: int, kind: str, frame: pl.DataFrame) -> None:
-    """Keep a file's staged frame (every cell as read) as one Parquet document."""
+def staged_document(frame: pl.DataFrame) -> bytes:
+    """A staged frame as the Parquet document `write_staged` keeps (pure: callers may encode
+    while the warehouse is busy writing something else)."""
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd")
+    frame.write_parquet(buffer, compression="zstd", compression_level=1)
+    return buffer.getvalue()
+
+
+def write_staged(bind: Bind, file_id: int, kind: str, frame: pl.DataFrame | bytes) -> None:
+    """Keep a file's staged frame (every cell as read) as one Parquet document (`frame`, or
+    `staged_document(frame)`)."""
+    document = frame if isinstance(frame, bytes) else staged_document(frame)
     staged = models.table("staged_rows")
     with transaction(bind) as conn:
         where = (staged.c.file_id == file_id, staged.c.kind == kind)
         conn.execute(delete(staged).where(*where))
         conn.execute(
             insert(staged).values(
-                file_id=file_id, kind=kind, rows=frame.height, parquet=buffer.getvalue()
+                file_id=file_id, kind=kind, rows=_parquet_rows(document), parquet=document
             )
         )
+
+
+def _parquet_rows(document: bytes) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(io.BytesIO(document)).metadata.num_rows)
 
 
 def read_staged(bind: Bind, file_id: int, kind: str) -> pl.DataFrame | None:

@@ -100,6 +100,35 @@ def test_fast_path_stores_what_the_row_path_stores(
     assert db.read_frame(engine, table).sort("row_no").equals(frame)
 
 
+def test_a_sliced_write_keeps_every_row_in_order(
+    engine: Engine, spy: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sqlite_arrow, "SLICE_ROWS", 3)  # 8 rows: three slices, two threads
+    frame = _sample(frames.CANONICAL["settlement"], add_file(engine, "claims"))
+    db.write_frame(engine, "settlement", frame)
+    assert db.read_frame(engine, "settlement").sort("row_no").equals(frame)
+    if _sqlite(engine):
+        assert _attached(engine) == []
+        assert list(spy["scratch"].iterdir()) == []
+
+
+def test_a_sliced_write_is_still_one_transaction(
+    engine: Engine, spy: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sqlite_arrow, "SLICE_ROWS", 1_000)
+    file_id = add_file(engine, "insurance")
+    rows = list(range(2, 5_002)) + [2]  # the last slice breaks the key
+    frame = frames.conform(
+        pl.DataFrame({"file_id": [file_id] * len(rows), "sheet": [""] * len(rows), "row_no": rows}),
+        frames.CANONICAL["enrolment"],
+    )
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        db.write_frame(engine, "enrolment", frame)
+    assert db.read_frame(engine, "enrolment").is_empty()
+    if _sqlite(engine):
+        assert _attached(engine) == []
+
+
 def test_nul_characters_are_dropped_on_the_fast_path(engine: Engine, spy: dict) -> None:
     file_id = add_file(engine, "dibao")
     frame = pl.DataFrame(
