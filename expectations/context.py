@@ -37,11 +37,22 @@ def gx_context() -> AbstractDataContext:
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
             logging.getLogger("great_expectations").setLevel(logging.WARNING)
+            _skip_pandas_fingerprint()
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
             context.data_sources.add_pandas(PANDAS_SOURCE)
             _context = context
         return _context
+
+
+def _skip_pandas_fingerprint() -> None:
+    """GX fingerprints every pandas batch it loads below HASH_THRESHOLD bytes (md5 over
+    pandas' hash of every cell and the index): ~2 s for the enrolment extract, paid by
+    `get_batch` and again by `Batch.validate`, i.e. most of a run.  The fingerprint only lands
+    in the result's batch_markers, which nothing here reads; a threshold of 0 skips it."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    pandas_execution_engine.HASH_THRESHOLD = 0
 
 
 def pandas_batch_definition(kind: str) -> BatchDefinition:
