@@ -253,6 +253,7 @@ def ingest_inbox(
     ]
     outcomes: list[FileOutcome | Future[FileOutcome]] = []
     accepted: dict[str, list[pl.DataFrame]] = {}
+    names = {f.file_id: f.rel_path for f in registered if isinstance(f, Registered)}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-writer") as writer:
         for file in registered:
             if isinstance(file, FileOutcome):
@@ -267,13 +268,12 @@ def ingest_inbox(
             for kind, frame in parsed.canonical.items():
                 if kind in validation.VALIDATED:
                     accepted.setdefault(kind, []).append(frame)
+        # While the writer catches up: the suites, on the frames in hand.
+        issues = validation.validate_frames(accepted, names)
         done = [o.result() if isinstance(o, Future) else o for o in outcomes]
         stored = [o.file_id for o in done if o.status == "accepted" and o.file_id is not None]
-        names = {o.file_id: o.rel_path for o in done if o.file_id is not None}
-        issues = validation.validate_frames(accepted, names)
-        writer.submit(
-            db.record_file_issues, engine, stored, issues, validation.fingerprint()
-        ).result()
+        issues = issues.filter(pl.col("file_id").is_in(stored))
+        db.record_file_issues(engine, stored, issues, validation.fingerprint())
     return done
 
 
