@@ -177,33 +177,35 @@ def store(
     as_of: date,
     staged: dict[str, bytes] | None = None,
 ) -> FileOutcome:
-    """Write a parsed file's rows and accept it (superseding what it replaces).  `staged`:
-    the staged frames already encoded (`db.staged_document`)."""
+    """Write a parsed file's rows and accept it (superseding what it replaces), in one
+    transaction: a file is in the warehouse whole or not at all.  `staged`: the staged
+    frames already encoded (`db.staged_document`)."""
     file_id = file.file_id
-    for kind, frame in parsed.staged.items():
-        db.write_staged(engine, file_id, kind, (staged or {}).get(kind, frame))
-    for kind, frame in parsed.canonical.items():
-        db.write_frame(engine, CANONICAL_TABLES[kind], frame)
-    if parsed.issues is not None and parsed.township_code:
-        db.upsert_lifecycle(
-            engine,
-            "dq_issue",
-            parsed.issues,
-            run_id,
-            as_of,
-            scope={"kind": ["foreign_township"], "township_code": [parsed.township_code]},
+    with db.transaction(engine) as conn:
+        for kind, frame in parsed.staged.items():
+            db.write_staged(conn, file_id, kind, (staged or {}).get(kind, frame))
+        for kind, frame in parsed.canonical.items():
+            db.write_frame(conn, CANONICAL_TABLES[kind], frame)
+        if parsed.issues is not None and parsed.township_code:
+            db.upsert_lifecycle(
+                conn,
+                "dq_issue",
+                parsed.issues,
+                run_id,
+                as_of,
+                scope={"kind": ["foreign_township"], "township_code": [parsed.township_code]},
+            )
+        db.set_file_status(
+            conn,
+            file_id,
+            "accepted",
+            None,
+            township_code=parsed.township_code,
+            rows_loaded=parsed.rows_loaded,
+            rows_reported=parsed.rows_reported,
+            sheets=parsed.notes,
         )
-    db.set_file_status(
-        engine,
-        file_id,
-        "accepted",
-        None,
-        township_code=parsed.township_code,
-        rows_loaded=parsed.rows_loaded,
-        rows_reported=parsed.rows_reported,
-        sheets=parsed.notes,
-    )
-    db.supersede_older(engine, file_id)
+        db.supersede_older(conn, file_id)
     return FileOutcome(
         file.rel_path,
         file.folder,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Integer,
+    LargeBinary,
     Numeric,
     Select,
     String,
@@ -120,6 +121,8 @@ def polars_type(sql_type: TypeEngine[Any]) -> pl.DataType:
         return pl.Date()
     if isinstance(sql_type, String):
         return pl.Utf8()
+    if isinstance(sql_type, LargeBinary):
+        return pl.Binary()
     raise TypeError(f"no polars type for SQL {sql_type!r}")
 
 
@@ -401,7 +404,7 @@ def _fetch_sqlite_arrow(
 
 
 def _needs_parsing(dtype: pl.DataType) -> bool:
-    return dtype == pl.Boolean or isinstance(dtype, pl.Datetime)
+    return dtype in (pl.Boolean, pl.Binary) or isinstance(dtype, pl.Datetime)
 
 
 def _sqlite_read_type(dtype: pl.DataType | None) -> pl.DataType | None:
@@ -423,6 +426,8 @@ def _finish(frame: pl.DataFrame, types: dict[str, pl.DataType]) -> pl.DataFrame:
             out.append(col)
         elif dtype == pl.Boolean and have == pl.Utf8:
             out.append(col.replace_strict({"t": True, "f": False}, return_dtype=pl.Boolean))
+        elif dtype == pl.Binary and have == pl.Utf8:  # PostgreSQL's bytea text form: \\x<hex>
+            out.append(col.str.strip_prefix("\\x").str.decode("hex"))
         elif dtype == pl.Date and have == pl.Utf8:
             out.append(col.str.to_date("%Y-%m-%d"))
         elif isinstance(dtype, pl.Datetime) and have == pl.Utf8:

@@ -83,6 +83,7 @@ __all__ = [
     "start_run",
     "supersede_older",
     "table_schema",
+    "transaction",
     "upgrade",
     "upsert_lifecycle",
     "write_frame",

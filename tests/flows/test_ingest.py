@@ -96,3 +96,27 @@ def test_the_biggest_source_goes_first_and_a_folder_keeps_its_order(inbox: Path)
         assert [p for f, p in ordered if f == folder] == [
             p for f, p in scan_inbox(inbox) if f == folder
         ]
+
+
+def test_a_file_is_stored_whole_or_not_at_all(
+    inbox: Path, warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, settings, run_id = warehouse
+    copy = tmp_path / "inbox"
+    shutil.copytree(inbox / "claims", copy / "claims")
+
+    def broken(*args, **kwargs):  # the last step of storing a file
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(db, "supersede_older", broken)
+    with pytest.raises(OSError):
+        ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    files = db.read_frame(engine, "source_file")
+    assert set(files["status"]) == {"loading"}
+    for table in ("settlement", "staged_rows", "file_issue"):
+        assert db.read_frame(engine, table).is_empty(), table
+
+    monkeypatch.undo()  # the next run takes the files up again
+    outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    assert {o.status for o in outcomes} == {"accepted"}
+    assert db.current(engine, "settlement").height > 0

@@ -57,16 +57,24 @@ def test_nightly_twice_changes_nothing_but_the_run_record(harness, small_inbox, 
     assert first["rows_in_force"]["roster"] > 100
     assert first["findings"]["new"] > 0
     before = _state(db_url)
-    archived = sorted(p.relative_to(tmp_path) for p in (tmp_path / "files").rglob("*") if p.is_file())
+    archived = sorted(
+        p.relative_to(tmp_path) for p in (tmp_path / "files").rglob("*") if p.is_file()
+    )
 
     second = _run(small_inbox, db_url, tmp_path)
     assert second["files"]["accepted"] == 0
-    assert second["files"]["duplicate"] == first["files"]["accepted"] + first["files"]["quarantined"] + first["files"]["rejected"]
+    assert (
+        second["files"]["duplicate"]
+        == first["files"]["accepted"] + first["files"]["quarantined"] + first["files"]["rejected"]
+    )
     assert second["findings"]["new"] == 0 and second["findings"]["resolved"] == 0
     after = _state(db_url)
     for name in before:
         assert before[name].equals(after[name]), name
-    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "files").rglob("*") if p.is_file()) == archived
+    assert (
+        sorted(p.relative_to(tmp_path) for p in (tmp_path / "files").rglob("*") if p.is_file())
+        == archived
+    )
     runs = db.read_frame(db.connect(db_url), "run").filter(pl.col("flow") == "nightly")
     assert runs.height == 2
 
@@ -77,7 +85,9 @@ def test_every_staged_row_traces_to_file_sheet_and_row(harness, small_inbox, tmp
     persons = db.read_frame(engine, "roster_person")
     files = db.read_frame(engine, "source_file")
     assert persons["row_no"].min() > 1
-    assert set(persons["file_id"].unique()) <= set(files.filter(pl.col("status") == "accepted")["id"])
+    assert set(persons["file_id"].unique()) <= set(
+        files.filter(pl.col("status") == "accepted")["id"]
+    )
     for row in files.iter_rows(named=True):
         stored = Path(row["archive_path"])
         assert stored.exists() and stored.name.startswith(row["sha256"])

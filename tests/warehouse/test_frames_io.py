@@ -328,3 +328,13 @@ def test_timestamps_are_utc(engine: Engine, run_id: int) -> None:
     assert got.schema["sent_at"] == pl.Datetime("us", "UTC")
     assert got["sent_at"].to_list() == [aware, None, aware]
     assert got["id"].to_list() == [1, 2, 3]
+
+
+def test_staged_rows_read_as_a_table_give_the_document_back(engine: Engine) -> None:
+    schema = frames.staged_schema(frames.STAGED_SOURCES["dibao"])
+    file_id = add_file(engine, "dibao")
+    frame = _sample(schema, file_id)
+    db.write_staged(engine, file_id, "dibao", frame)
+    row = db.read_frame(engine, "staged_rows").row(0, named=True)
+    assert (row["file_id"], row["kind"], row["rows"]) == (file_id, "dibao", frame.height)
+    assert row["parquet"] == db.staged_document(frame)
