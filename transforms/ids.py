@@ -118,11 +118,13 @@ def looks_excel_mangled(cleaned: str, raw: object) -> bool:
     """An 18-digit string ending in 000 whose check fails, or that came from a number cell.
 
     A genuine ID can end in `000` only with check character 0; Excel's damage leaves `000`
-    after the 15th digit regardless, so a failing check there means lost digits.
+    after the 15th digit regardless, so a failing check there means lost digits.  Excel
+    keeps the first 15 digits, birth date included: text with an impossible birth date is
+    a mistyped ID, not Excel's damage.
     """
     if isinstance(raw, (int, float)):
         return True
-    return check_char(cleaned[:17]) != cleaned[17]
+    return check_char(cleaned[:17]) != cleaned[17] and _valid_birth(cleaned[6:14])
 
 
 def mask_id_expr(expr: pl.Expr) -> pl.Expr:

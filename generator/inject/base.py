@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from config.schema import COMPULSORY_GRADES
+from transforms.ids import EXCEL_MANGLED, parse_id
 
 from .. import names
 from ..extracts import ClaimEdits, EnrolmentEdits
@@ -55,8 +56,19 @@ def _mistype(identity: str, pick: int, swap: bool) -> str:
     """One substituted digit, or two neighbours swapped; never a valid ID (GB 11643 catches both).
 
     The slip stays clear of the sex digit (the 17th), so that a reader who compares 性别
-    with a written ID, even an invalid one, finds no extra sex_mismatch.
+    with a written ID, even an invalid one, finds no extra sex_mismatch.  Nor may it leave
+    text that reads as an ID Excel turned into a number (`…000`, real birth date, wrong check
+    character): the file could not tell that typo (invalid_id) from excel_mangled_id, so the
+    next pick is taken instead.
     """
+    for k in range(pick, pick + 20):  # a slip in the year's first digits always ends the loop
+        typo = _slip(identity, k, swap)
+        if parse_id(typo).status != EXCEL_MANGLED:
+            return typo
+    raise ValueError(f"no slip of {identity[:6]}… that reads as a typo")
+
+
+def _slip(identity: str, pick: int, swap: bool) -> str:
     if swap:
         positions = [i for i in range(15) if identity[i] != identity[i + 1]]
         i = positions[pick % len(positions)]

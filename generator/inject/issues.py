@@ -141,22 +141,7 @@ class IssueInjections(InjectorBase):
         ):
             rec.family_size = Raw(("不详", "三口", "待核")[i % 3])
             self.issue("bad_number", "家庭人口", rec)
-        for i, rec in enumerate(
-            self.households(
-                lambda h: self._untouched(h) and len(h.rows) >= 1,
-                self.issue_count("household_head"),
-            )
-        ):
-            if i % 2 == 0 or len(rec.rows) == 1:
-                rec.rows[0].relation = "其他"
-                variant = "no_head"
-            else:
-                rec.rows[1].relation = "户主"
-                variant = "two_heads"
-            self.issue("household_head", "", rec, household_level=True)
-            self.log.append(
-                Injection("issue", "household_head", variant, rec.township_code, rec.hh_id)
-            )
+        self._household_head()
         for i, rec in enumerate(
             self.households(
                 lambda h: isinstance(h.family_size, int) and self._untouched(h),
@@ -169,6 +154,34 @@ class IssueInjections(InjectorBase):
                 else rec.family_size + 1
             )
             self.issue("family_size_mismatch", "", rec, household_level=True)
+
+    def _household_head(self) -> None:
+        """No 户主 among the 正常 members, or two.
+
+        The check counts active members only (a dead 户主 is no head), so both variants
+        change active rows: a second head made of a member who died or moved out would
+        leave the household with its one head, and nothing to find.
+        """
+        for i, rec in enumerate(
+            self.households(
+                lambda h: self._untouched(h) and any(r.active for r in h.rows),
+                self.issue_count("household_head"),
+            )
+        ):
+            active = [r for r in rec.rows if r.active]
+            others = [r for r in active if r.relation != "户主"]
+            if i % 2 == 0 or not others:
+                for r in active:
+                    if r.relation == "户主":
+                        r.relation = "其他"
+                variant = "no_head"
+            else:
+                others[0].relation = "户主"
+                variant = "two_heads"
+            self.issue("household_head", "", rec, household_level=True)
+            self.log.append(
+                Injection("issue", "household_head", variant, rec.township_code, rec.hh_id)
+            )
 
     def _foreign_rows(self) -> None:
         """A neighbour's household pasted into a workbook: one issue per row, nothing loaded."""

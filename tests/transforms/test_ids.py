@@ -69,6 +69,15 @@ def test_genuine_id_ending_in_000_with_right_check_stays_valid():
     assert ids.parse_id(float(genuine)).status == ids.EXCEL_MANGLED
 
 
+def test_text_ending_in_000_with_impossible_birth_date_is_a_typo_not_excel():
+    # Valid 440282197204214000 with its month mistyped (seed 11, 低保 roll): Excel keeps the
+    # first 15 digits, so it cannot have produced month 72.
+    assert ids.parse_id("440282197204214000").status == ids.VALID
+    parsed = ids.parse_id("440282197274214000")
+    assert parsed.status == ids.BAD_DATE
+    assert parsed.normalised == "440282197274214000"
+
+
 @pytest.mark.parametrize(
     ("written", "status"),
     [
