@@ -49,9 +49,13 @@ def _floor(inbox: str, queue: mp.Queue) -> None:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError:
                 text = data.decode("gb18030")
-            rows += pl.read_csv(text.encode(), infer_schema=False, has_header=False, truncate_ragged_lines=True).height
+            rows += pl.read_csv(
+                text.encode(), infer_schema=False, has_header=False, truncate_ragged_lines=True
+            ).height
         else:
-            sheets = pl.read_excel(path, sheet_id=0, engine="calamine", has_header=False, infer_schema_length=0)
+            sheets = pl.read_excel(
+                path, sheet_id=0, engine="calamine", has_header=False, infer_schema_length=0
+            )
             rows += sum(f.height for f in sheets.values())
     queue.put({"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), "rows": rows})
 
@@ -92,7 +96,9 @@ def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
             "validate_s": validate_s,
             "revalidated": revalidated,
             "rows_loaded": sum(o.rows_loaded for o in outcomes),
-            "files": {s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}},
+            "files": {
+                s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}
+            },
             "issues": issues.height,
             "peak_mb": _peak_mb(),
         }
@@ -122,7 +128,9 @@ def _in_child(target, *args) -> dict:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--inbox", help="an existing inbox; otherwise one is generated")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=20161010)
@@ -133,7 +141,12 @@ def main() -> int:
         if not inbox:
             from generator import generate
 
-            generate(Path(tmp) / "gen", scale=args.scale, seed=args.seed, as_of=date.fromisoformat(args.as_of))
+            generate(
+                Path(tmp) / "gen",
+                scale=args.scale,
+                seed=args.seed,
+                as_of=date.fromisoformat(args.as_of),
+            )
             inbox = str(Path(tmp) / "gen" / "inbox")
         size_mb = sum(p.stat().st_size for p in Path(inbox).rglob("*") if p.is_file()) / 2**20
         floor = _in_child(_floor, inbox)
@@ -147,15 +160,27 @@ def main() -> int:
         f"machine={platform.node()} cpus={os.cpu_count()} python={platform.python_version()} "
         f"inbox={inbox if args.inbox else f'generated scale={args.scale} seed={args.seed}'} ({size_mb:.0f} MB)"
     )
-    print(f"floor   polars reads every file:        {floor['seconds']:7.2f} s  peak {floor['peak_mb']:6.0f} MB  ({floor['rows']:,} rows)")
-    print(f"ingest  archive+parse+load+validate:     {ours['ingest_s']:7.2f} s  ({ours['rows_loaded']:,} rows, files {ours['files']})")
-    print(f"issues  in force, into the life cycle:   {ours['validate_s']:7.2f} s  ({ours['issues']:,} issues, {ours['revalidated']} files revalidated)")
+    print(
+        f"floor   polars reads every file:        {floor['seconds']:7.2f} s  peak {floor['peak_mb']:6.0f} MB  ({floor['rows']:,} rows)"
+    )
+    print(
+        f"ingest  archive+parse+load+validate:     {ours['ingest_s']:7.2f} s  ({ours['rows_loaded']:,} rows, files {ours['files']})"
+    )
+    print(
+        f"issues  in force, into the life cycle:   {ours['validate_s']:7.2f} s  ({ours['issues']:,} issues, {ours['revalidated']} files revalidated)"
+    )
     print(f"        GX import (fixed cost):          {ours['gx_import_s']:7.2f} s  (not counted)")
-    print(f"        reading roster+dibao+enrolment in force back (reconcile's input, not counted): "
-          f"{ours['load_in_force_s']:.2f} s ({ours['rows_in_force']:,} rows)")
-    print(f"total   ingest + validate:               {total:7.2f} s  peak {ours['peak_mb']:6.0f} MB")
-    print(f"ratio to floor: {ratio:.1f}x  (target <= 5x: {'PASS' if ratio <= 5 else 'FAIL'}); "
-          f"under 20 s: {'PASS' if total < 20 else 'FAIL'}")
+    print(
+        f"        reading roster+dibao+enrolment in force back (reconcile's input, not counted): "
+        f"{ours['load_in_force_s']:.2f} s ({ours['rows_in_force']:,} rows)"
+    )
+    print(
+        f"total   ingest + validate:               {total:7.2f} s  peak {ours['peak_mb']:6.0f} MB"
+    )
+    print(
+        f"ratio to floor: {ratio:.1f}x  (target <= 5x: {'PASS' if ratio <= 5 else 'FAIL'}); "
+        f"under 20 s: {'PASS' if total < 20 else 'FAIL'}"
+    )
     return 0
 
 

@@ -50,7 +50,9 @@ def run(scale: float, seed: int, as_of: date, workdir: Path) -> dict:
     files = db.read_frame(engine, "source_file")
     names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
     issues = issues_export(
-        db.read_frame(engine, "dq_issue").filter(pl.col("status") == "open"), load_divisions().townships, names
+        db.read_frame(engine, "dq_issue").filter(pl.col("status") == "open"),
+        load_divisions().townships,
+        names,
     )
     truth_dir = workdir / "gen" / "truth"
     truth_findings = pl.read_csv(truth_dir / "findings.csv", infer_schema=False)
@@ -69,7 +71,9 @@ def run(scale: float, seed: int, as_of: date, workdir: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
     ap.add_argument("--as-of", type=date.fromisoformat, default=date(2018, 6, 30))
@@ -78,9 +82,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fupin-quality-") as tmp:
         r = run(args.scale, args.seed, args.as_of, Path(tmp))
     pl.Config.set_tbl_rows(40)
-    print(f"scale={args.scale} seed={args.seed} as_of={args.as_of} machine={platform.node()} "
-          f"cpus={os.cpu_count()} python={platform.python_version()}")
-    print(f"generate {r['timings']['generate_s']:.1f} s, nightly {r['timings']['nightly_s']:.1f} s, files {r['files']}")
+    print(
+        f"scale={args.scale} seed={args.seed} as_of={args.as_of} machine={platform.node()} "
+        f"cpus={os.cpu_count()} python={platform.python_version()}"
+    )
+    print(
+        f"generate {r['timings']['generate_s']:.1f} s, nightly {r['timings']['nightly_s']:.1f} s, files {r['files']}"
+    )
     print("\nFindings per rule:")
     print(r["by_rule"].select("rule", "expected", "found", "tp", "fp", "fn", "precision", "recall"))
     print("overall findings:", {k: round(v, 4) for k, v in r["findings_overall"].items()})

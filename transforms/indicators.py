@@ -685,7 +685,9 @@ def _rollup(
         keys = _keys(level)
         if level == "village":
             # a problem whose row names no village counts for its township, not for a village
-            frame = wide.filter(pl.col("township_code").is_not_null() & pl.col("village_key").is_not_null())
+            frame = wide.filter(
+                pl.col("township_code").is_not_null() & pl.col("village_key").is_not_null()
+            )
             frame = frame.group_by(keys).agg(pl.col(sums).sum())
         elif level == "township":
             all_codes = pl.DataFrame(

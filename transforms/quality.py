@@ -53,7 +53,9 @@ def score_findings(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
 
 def suggestion_accuracy(found: pl.DataFrame, truth: pl.DataFrame) -> dict[str, int]:
     """R07: of the suggestions given for true R07 findings, how many are the right ID."""
-    f = found.filter(pl.col("rule") == "R07").with_columns(key=pl.col("key").str.replace(r"^R\d\d:", ""))
+    f = found.filter(pl.col("rule") == "R07").with_columns(
+        key=pl.col("key").str.replace(r"^R\d\d:", "")
+    )
     t = truth.filter(pl.col("rule") == "R07").select("key", true_id="suggested_id")
     joined = f.join(t, on="key", how="inner")
     right = int((joined["suggested_id"] == joined["true_id"]).sum())
@@ -65,9 +67,19 @@ def score_issues(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     from config.schema import ISSUE_KINDS
 
     household_kinds = [k for k, (_, level) in ISSUE_KINDS.items() if level == "household"]
-    cast = {"row_no": pl.Int64, "sheet": pl.Utf8, "file": pl.Utf8, "column": pl.Utf8, "household_id": pl.Utf8}
-    f = found.with_columns(pl.col(c).cast(t) for c, t in cast.items()).with_columns(pl.col("sheet").fill_null(""))
-    t = truth.with_columns(pl.col(c).cast(t) for c, t in cast.items()).with_columns(pl.col("sheet").fill_null(""))
+    cast = {
+        "row_no": pl.Int64,
+        "sheet": pl.Utf8,
+        "file": pl.Utf8,
+        "column": pl.Utf8,
+        "household_id": pl.Utf8,
+    }
+    f = found.with_columns(pl.col(c).cast(t) for c, t in cast.items()).with_columns(
+        pl.col("sheet").fill_null("")
+    )
+    t = truth.with_columns(pl.col(c).cast(t) for c, t in cast.items()).with_columns(
+        pl.col("sheet").fill_null("")
+    )
     is_household = pl.col("kind").is_in(household_kinds)
     rows = score(f.filter(~is_household), t.filter(~is_household), "kind", ROW_ISSUE_KEYS)
     households = score(f.filter(is_household), t.filter(is_household), "kind", HOUSEHOLD_ISSUE_KEYS)
