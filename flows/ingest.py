@@ -240,12 +240,14 @@ def ingest_file(
 def ingest_inbox(
     engine: Engine, settings: Settings, inbox: Path, run_id: int, as_of: date
 ) -> list[FileOutcome]:
-    """Every new file of the inbox: archived, parsed, stored and validated, in scan order.
+    """Every new file of the inbox: archived, parsed, stored and validated; outcomes in the
+    order taken (`biggest_first`).
 
     The warehouse has one writer, so writes go to one background thread in order, while this
     thread parses the next file and then validates what was accepted (SQLite, ADBC and polars
     release the GIL; a 1.26M-row enrolment extract is written while the workbooks are read).
-    Each file is validated once, here, from the frames in hand (`flows.validation`).
+    Each file is validated once, here, from the frames in hand (`flows.validation`); files
+    stored by a run that then failed are validated by the next one (`validate_stale`).
     """
     from flows import validation
 
