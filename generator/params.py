@@ -16,7 +16,9 @@ import numpy as np
 
 from config.settings import Policy, load_policy
 
-GENERATOR_VERSION = "1.0.0"
+# Bumped whenever the same seed can give different files or truth: 1.1.0 = a bad 健康状况 only
+# where the column exists; typos never read as Excel damage; head issues on active members.
+GENERATOR_VERSION = "1.1.0"
 
 # Scale-1 sizes (policy.md and sources.md).
 RESIDENTS_PER_YEAR = 420_000  # enrolment rows per year, poor persons included
