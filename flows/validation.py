@@ -23,7 +23,7 @@ from config.settings import DIVISIONS_CSV
 from transforms.frames import CANONICAL, ISSUE, conform, empty
 from warehouse import db
 
-VALIDATED = ("roster", "village", "dibao", "enrolment", "settlement")
+VALIDATED = tuple(CANONICAL)  # every canonical kind has a suite
 _ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -23,6 +23,11 @@ EXTRACTS: dict[str, tuple[str, Source]] = {
     "insurance": ("enrolment", ENROLMENT),
     "claims": ("settlement", SETTLEMENT),
 }
+# What each inbox folder (source_file.source) contributes, by canonical kind.
+FOLDER_KINDS: dict[str, tuple[str, ...]] = {
+    "townships": ("roster", "village"),
+    **{folder: (kind,) for folder, (kind, _) in EXTRACTS.items()},
+}
 NORMALISERS = {
     "dibao": normalise.normalise_dibao,
     "enrolment": normalise.normalise_enrolment,

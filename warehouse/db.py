@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from transforms.intake import FOLDER_KINDS
 from warehouse import models
 from warehouse.bulk import (
     Bind,
@@ -357,13 +358,6 @@ def _in_force(kind: str) -> tuple[Select[Any], Table, list[Any]]:
 
 # --- staged rows and per-file validation results ---------------------------------------------
 
-_FILE_KINDS = {
-    "townships": ("roster", "village"),
-    "dibao": ("dibao",),
-    "insurance": ("enrolment",),
-    "claims": ("settlement",),
-}
-
 
 def staged_document(frame: pl.DataFrame) -> bytes:
     """A staged frame as the Parquet document `write_staged` keeps (pure: callers may encode
@@ -438,7 +432,7 @@ def files_to_validate(bind: Bind, fingerprint: str) -> dict[str, list[int]]:
         ).all()
     out: dict[str, list[int]] = {}
     for file_id, source in stale:
-        for kind in _FILE_KINDS[source]:
+        for kind in FOLDER_KINDS[source]:
             out.setdefault(kind, []).append(file_id)
     return out
 
@@ -458,7 +452,7 @@ def issues_in_force(bind: Bind) -> pl.DataFrame:
     """The data-quality issues validation found whose row is in force now (see `current`)."""
     found = models.table("file_issue")
     parts = []
-    for kind in ("roster", "village", "dibao", "enrolment", "settlement"):
+    for kind in models.CANONICAL_TABLES:
         stmt, rows, _ = _in_force(kind)
         same_row = stmt.with_only_columns(literal(1)).where(
             rows.c.file_id == found.c.file_id,

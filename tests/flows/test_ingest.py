@@ -14,6 +14,7 @@ from config.settings import Settings, load_settings
 from flows import validation
 from flows.ingest import biggest_first, ingest_inbox, scan_inbox
 from generator import generate
+from transforms.intake import FOLDER_KINDS
 from warehouse import db, models
 
 AS_OF = date(2018, 6, 30)
@@ -66,12 +67,7 @@ def test_every_file_is_stored_staged_and_validated_once(inbox: Path, warehouse) 
 
 
 def _kind(source: str) -> str:
-    return {
-        "townships": "roster",
-        "dibao": "dibao",
-        "insurance": "enrolment",
-        "claims": "settlement",
-    }[source]
+    return FOLDER_KINDS[source][0]
 
 
 def test_a_second_copy_in_the_same_inbox_is_a_duplicate(
