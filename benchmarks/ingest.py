@@ -63,7 +63,7 @@ def _floor(inbox: str, queue: mp.Queue) -> None:
 def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
     from config.settings import load_settings
     from flows.ingest import ingest_inbox
-    from flows.validation import validate_stale
+    from flows.validation import issues_of_the_run
     from warehouse import db
 
     t = time.perf_counter()
@@ -80,9 +80,7 @@ def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
     ingest_s = time.perf_counter() - started
 
     t = time.perf_counter()
-    revalidated = validate_stale(engine)
-    issues = db.issues_in_force(engine)
-    db.upsert_lifecycle(engine, "dq_issue", issues, run_id, day)
+    counts = issues_of_the_run(engine, run_id, day)
     validate_s = time.perf_counter() - t
     t = time.perf_counter()
     in_force = sum(db.current(engine, k).height for k in ("roster", "dibao", "enrolment"))
@@ -94,12 +92,12 @@ def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
             "load_in_force_s": load_s,
             "rows_in_force": in_force,
             "validate_s": validate_s,
-            "revalidated": revalidated,
+            "revalidated": counts["files_revalidated"],
             "rows_loaded": sum(o.rows_loaded for o in outcomes),
             "files": {
                 s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}
             },
-            "issues": issues.height,
+            "issues": counts["new"] + counts["still_open"] + counts["reopened"],
             "peak_mb": _peak_mb(),
         }
     )

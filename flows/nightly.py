@@ -71,21 +71,11 @@ def load_in_force(engine: Engine) -> tuple[dict[str, pl.DataFrame], dict[int, st
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate(engine: Engine, run_id: int, as_of: date) -> dict[str, int]:
-    """The data-quality issues of the rows in force, into their life cycle.  Files are
-    validated when ingested; here only those the current suites have not seen are."""
-    from flows.validation import validate_stale
+    """The data-quality issues of the rows in force, into their life cycle (files are
+    validated when ingested; see `flows.validation`)."""
+    from flows.validation import issues_of_the_run
 
-    revalidated = validate_stale(engine)
-    issues = db.issues_in_force(engine)
-    kinds = sorted(set(issues["kind"].to_list()) | _suite_kinds())
-    counts = db.upsert_lifecycle(engine, "dq_issue", issues, run_id, as_of, scope={"kind": kinds})
-    return {**counts, "files_revalidated": revalidated}
-
-
-def _suite_kinds() -> set[str]:
-    from config.schema import ISSUE_KINDS
-
-    return set(ISSUE_KINDS) - {"foreign_township"}
+    return issues_of_the_run(engine, run_id, as_of)
 
 
 @task(name="reconcile", cache_policy=NO_CACHE)

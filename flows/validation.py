@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import date
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -70,3 +71,17 @@ def validate_stale(engine: Engine) -> int:
     file_ids = sorted({i for ids in stale.values() for i in ids})
     db.record_file_issues(engine, file_ids, validate_frames(frames, names), stamp)
     return len(file_ids)
+
+
+def issues_of_the_run(engine: Engine, run_id: int, as_of: date) -> dict[str, int]:
+    """The run's data-quality issues into their life cycle: files the current suites have
+    not seen validated first, then the issues of the rows in force merged (a suite kind the
+    run no longer finds resolves; issues found at ingest, e.g. foreign_township, are left)."""
+    from config.schema import ISSUE_KINDS
+
+    revalidated = validate_stale(engine)
+    issues = db.issues_in_force(engine)
+    suite_kinds = set(ISSUE_KINDS) - {"foreign_township"}
+    kinds = sorted(set(issues["kind"].to_list()) | suite_kinds)
+    counts = db.upsert_lifecycle(engine, "dq_issue", issues, run_id, as_of, scope={"kind": kinds})
+    return {**counts, "files_revalidated": revalidated}
