@@ -59,8 +59,9 @@ def _adbc_connect(path: str, **kwargs: Any) -> Any:
 
 
 def _arrow(frame: pl.DataFrame) -> Any:
-    """Arrow with plain (large) strings: the SQLite driver predates string views."""
-    return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    """Arrow as polars holds it: the driver (1.13) binds string and binary views as TEXT and
+    BLOB, so no copy into plain large strings (~0.5 s on 1.26M enrolment rows)."""
+    return frame.to_arrow()
 
 
 # --- writing --------------------------------------------------------------------------------
