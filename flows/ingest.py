@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -243,42 +244,81 @@ def ingest_inbox(
     """Every new file of the inbox: archived, parsed, stored and validated; outcomes in the
     order taken (`biggest_first`).
 
-    The warehouse has one writer, so writes go to one background thread in order, while this
-    thread parses the next file and then validates what was accepted (SQLite, ADBC and polars
-    release the GIL; a 1.26M-row enrolment extract is written while the workbooks are read).
+    Three lanes, because SQLite, ADBC and polars' big operations release the GIL:
+    - a parser thread takes the biggest source's files (the 1.26M-row enrolment extract is
+      almost all vectorised polars work), so its long write can start as early as possible;
+    - this thread parses the other files (many small workbooks, mostly Python) meanwhile, and
+      then validates what was accepted;
+    - the warehouse has one writer, so every store goes to one writer thread, in the order
+      the files are ready.  Each lane keeps its files in folder order, and a folder belongs
+      to one lane, so the oldest-first order that supersession relies on holds.
     Each file is validated once, here, from the frames in hand (`flows.validation`); files
     stored by a run that then failed are validated by the next one (`validate_stale`).
     """
     from flows import validation
 
     seen: set[str] = set()
-    registered = [
-        register(engine, settings, f, p, inbox, run_id, seen) for f, p in biggest_first(inbox)
-    ]
-    outcomes: list[FileOutcome | Future[FileOutcome]] = []
-    accepted: dict[str, list[pl.DataFrame]] = {}
+    order = biggest_first(inbox)
+    registered = [register(engine, settings, f, p, inbox, run_id, seen) for f, p in order]
     names = {f.file_id: f.rel_path for f in registered if isinstance(f, Registered)}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-writer") as writer:
-        for file in registered:
-            if isinstance(file, FileOutcome):
-                outcomes.append(file)
-                continue
+    big = order[0][0] if order else None
+
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-parser") as parser,
+    ):
+
+        def take(file: Registered) -> _Taken:
             parsed = parse_registered(engine, file)
             if isinstance(parsed, FileOutcome):
-                outcomes.append(parsed)
-                continue
+                return _Taken(parsed)
             documents = {k: db.staged_document(f) for k, f in parsed.staged.items()}
-            outcomes.append(writer.submit(store, engine, file, parsed, run_id, as_of, documents))
-            for kind, frame in parsed.canonical.items():
-                if kind in validation.VALIDATED:
-                    accepted.setdefault(kind, []).append(frame)
-        # While the writer catches up: the suites, on the frames in hand.
-        issues = validation.validate_frames(accepted, names)
-        done = [o.result() if isinstance(o, Future) else o for o in outcomes]
-        stored = [o.file_id for o in done if o.status == "accepted" and o.file_id is not None]
-        issues = issues.filter(pl.col("file_id").is_in(stored))
-        db.record_file_issues(engine, stored, issues, validation.fingerprint())
+            stored = writer.submit(store, engine, file, parsed, run_id, as_of, documents)
+            return _Taken(stored, parsed.canonical)
+
+        lanes = {
+            lane: [f for f in registered if isinstance(f, Registered) and (f.folder == big) == lane]
+            for lane in (True, False)
+        }
+        biggest = parser.submit(lambda: [take(f) for f in lanes[True]])
+        others = [take(f) for f in lanes[False]]
+        # While the other lanes finish: the suites on this lane's frames, then on the biggest
+        # source's (a kind comes from one folder, so from one lane).
+        issues = [validation.validate_frames(_accepted(others), names)]
+        theirs = biggest.result()
+        issues.append(validation.validate_frames(_accepted(theirs), names))
+        taken = {
+            f.file_id: t
+            for f, t in zip([*lanes[False], *lanes[True]], [*others, *theirs], strict=True)
+        }
+        done = [f if isinstance(f, FileOutcome) else taken[f.file_id].outcome() for f in registered]
+    stored_ids = [o.file_id for o in done if o.status == "accepted" and o.file_id is not None]
+    found = pl.concat(issues).filter(pl.col("file_id").is_in(stored_ids))
+    db.record_file_issues(engine, stored_ids, found, validation.fingerprint())
     return done
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A file parsed by one of `ingest_inbox`'s lanes: its outcome, or the writer's future
+    of it, and the canonical frames it brought."""
+
+    result: FileOutcome | Future[FileOutcome]
+    canonical: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    def outcome(self) -> FileOutcome:
+        return self.result if isinstance(self.result, FileOutcome) else self.result.result()
+
+
+def _accepted(taken: Iterable[_Taken]) -> dict[str, list[pl.DataFrame]]:
+    from flows.validation import VALIDATED
+
+    frames: dict[str, list[pl.DataFrame]] = {}
+    for t in taken:
+        for kind, frame in t.canonical.items():
+            if kind in VALIDATED:
+                frames.setdefault(kind, []).append(frame)
+    return frames
 
 
 def _delete_file_rows(engine: Engine, file_id: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, update
 
 from config.settings import Settings, load_settings
-from flows import validation
+from flows import ingest, validation
 from flows.ingest import biggest_first, ingest_inbox, scan_inbox
 from generator import generate
 from transforms.intake import FOLDER_KINDS
@@ -116,3 +117,61 @@ def test_a_file_is_stored_whole_or_not_at_all(
     outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
     assert {o.status for o in outcomes} == {"accepted"}
     assert db.current(engine, "settlement").height > 0
+
+
+def test_the_biggest_source_is_parsed_in_its_own_lane_and_every_folder_keeps_its_order(
+    inbox: Path, warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, settings, run_id = warehouse
+    parsed_on: dict[str, str] = {}
+    stored: list[str] = []
+    parse, store = ingest.parse_registered, ingest.store
+
+    def spy_parse(engine, file):
+        parsed_on[file.rel_path] = threading.current_thread().name
+        return parse(engine, file)
+
+    def spy_store(engine, file, *args, **kwargs):
+        stored.append(file.rel_path)
+        return store(engine, file, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "parse_registered", spy_parse)
+    monkeypatch.setattr(ingest, "store", spy_store)
+    outcomes = ingest_inbox(engine, settings, inbox, run_id, AS_OF)
+
+    taken = [p.relative_to(inbox).as_posix() for _, p in biggest_first(inbox)]
+    assert [o.rel_path for o in outcomes] == taken  # outcomes in the order taken
+    lanes = {rel.split("/")[0]: name.split("_")[0] for rel, name in parsed_on.items()}
+    assert lanes.pop("insurance") == "fupin-parser"
+    assert set(lanes.values()) == {"MainThread"}
+    for folder in FOLDER_KINDS:  # stores of a folder in its oldest-first order
+        assert [r for r in stored if r.startswith(f"{folder}/")] == [
+            r for r in taken if r.startswith(f"{folder}/") and r in stored
+        ]
+    assert len(stored) == sum(o.status == "accepted" for o in outcomes)
+
+
+def test_a_failure_in_the_parser_lane_fails_the_run_and_the_next_run_takes_the_file_up(
+    inbox: Path, warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, settings, run_id = warehouse
+    copy = tmp_path / "inbox"
+    for folder in ("insurance", "dibao"):
+        shutil.copytree(inbox / folder, copy / folder)
+    parse = ingest.parse
+
+    def unreadable_disk(folder, path, file_id):
+        if folder == "insurance":
+            raise OSError("read error")
+        return parse(folder, path, file_id)
+
+    monkeypatch.setattr(ingest, "parse", unreadable_disk)
+    with pytest.raises(OSError):
+        ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    status = dict(db.read_frame(engine, "source_file").select("source", "status").iter_rows())
+    assert status == {"insurance": "loading", "dibao": "accepted"}
+
+    monkeypatch.undo()
+    outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    assert {o.source: o.status for o in outcomes} == {"insurance": "accepted", "dibao": "duplicate"}
+    assert db.current(engine, "enrolment").height > 0
