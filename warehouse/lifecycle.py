@@ -82,6 +82,10 @@ def upsert_lifecycle(
     r = literal(run_id, BigInteger())
 
     with transaction(bind) as conn:
+        if frame.is_empty() and not _any_open(conn, target, scope_conditions):
+            # Nothing found and nothing to resolve (most submissions' foreign-township check):
+            # one query instead of a temporary table and ten statements.
+            return {"new": 0, "still_open": 0, "reopened": 0, "resolved": 0}
         now = _temporary(conn, table, contract)
         bulk_insert(conn, now, frame)
         known = select(target.c.status).where(target.c.key == now.c.key).scalar_subquery()
@@ -160,6 +164,10 @@ def upsert_lifecycle(
         "reopened": states.get("resolved", 0),
         "resolved": resolved,
     }
+
+
+def _any_open(conn: Connection, target: Table, scope: list[Any]) -> bool:
+    return bool(conn.execute(select(exists().where(target.c.status == "open", *scope))).scalar())
 
 
 def _prepare(table: str, current: pl.DataFrame, contract: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -135,6 +135,23 @@ def test_scope_limits_what_may_be_resolved(engine: Engine) -> None:
         db.upsert_lifecycle(engine, "finding", findings(), r2, D2, scope={"colour": ["red"]})
 
 
+def test_an_empty_run_with_nothing_open_in_scope_changes_nothing(engine: Engine) -> None:
+    r1 = db.start_run(engine, "nightly", D1)
+    db.upsert_lifecycle(engine, "finding", findings(("R01", "A"), ("R13", "S1")), r1, D1)
+    r2 = db.start_run(engine, "nightly", D2)
+    db.upsert_lifecycle(engine, "finding", findings(), r2, D2, scope={"rule": ["R01"]})
+    before, logged = state(engine), events(engine)
+    assert before["R01:A"]["status"] == "resolved" and before["R13:S1"]["status"] == "open"
+
+    r3 = db.start_run(engine, "nightly", D3)
+    counts = db.upsert_lifecycle(engine, "finding", findings(), r3, D3, scope={"rule": ["R01"]})
+    assert counts == {"new": 0, "still_open": 0, "reopened": 0, "resolved": 0}
+    assert state(engine) == before and events(engine) == logged
+    # Out of scope, R13's open finding was never a reason to do more; in scope it resolves.
+    counts = db.upsert_lifecycle(engine, "finding", findings(), r3, D3, scope={"rule": ["R13"]})
+    assert counts["resolved"] == 1 and state(engine)["R13:S1"]["status"] == "resolved"
+
+
 def test_keys_must_be_unique_and_present(engine: Engine, run_id: int) -> None:
     with pytest.raises(ValueError, match="duplicate"):
         db.upsert_lifecycle(engine, "finding", findings(("R01", "A"), ("R01", "A")), run_id, D1)
