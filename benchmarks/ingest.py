@@ -10,6 +10,9 @@ Each measurement runs in a fresh process, so its peak memory (VmHWM) is its own:
             the expectation suites on every new file (validated once, when it arrives)
   issues    the nightly's validate step: files the suites have not seen (none here), the
             issues of the rows in force, into their life cycle
+  parts     the same work in its cheapest form, each part alone on one thread (parse, the
+            least SQLite write of the loaded rows, the suites): a bound on what threads
+            could achieve on this machine
 Target (issue 4): ingest + validate within 5x the floor and under 20 s at scale 1.
 """
 
@@ -103,6 +106,57 @@ def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
     )
 
 
+def _parts(inbox: str, queue: mp.Queue) -> None:
+    """The ingest's parts alone, one after another on one thread, each as cheap as it can
+    be: what the ingest would cost if nothing waited or competed.  `write` is the loaded rows
+    put into an empty SQLite file by ADBC alone (no index, no journal, no transaction per
+    file, no staged copy): the least any SQLite warehouse pays for them."""
+    import adbc_driver_sqlite.dbapi
+    import polars as pl
+
+    import expectations.run  # noqa: F401
+    from flows.ingest import parse, scan_inbox
+    from flows.validation import VALIDATED, validate_frames
+    from warehouse.bulk import _sqlite_values
+
+    canonical: dict[str, list[pl.DataFrame]] = {}
+    workbooks_s = extracts_s = 0.0
+    for i, (folder, path) in enumerate(scan_inbox(Path(inbox)), start=1):
+        t = time.perf_counter()
+        for kind, frame in parse(folder, path, i).canonical.items():
+            canonical.setdefault(kind, []).append(frame)
+        if folder == "townships":
+            workbooks_s += time.perf_counter() - t
+        else:
+            extracts_s += time.perf_counter() - t
+
+    frames = {kind: pl.concat(parts) for kind, parts in canonical.items()}
+    with tempfile.TemporaryDirectory(prefix="fupin-bound-") as tmp:
+        t = time.perf_counter()
+        adbc = adbc_driver_sqlite.dbapi.connect(f"{tmp}/bound.db", autocommit=True)
+        with adbc.cursor() as cur:
+            cur.execute("PRAGMA journal_mode=OFF")
+            cur.execute("PRAGMA synchronous=OFF")
+            cur.execute("BEGIN")
+            for kind, frame in frames.items():
+                cur.adbc_ingest(kind, _sqlite_values(frame).to_arrow(), mode="create")
+            cur.execute("COMMIT")
+        adbc.close()
+        write_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    validate_frames({k: [f] for k, f in frames.items() if k in VALIDATED}, {})
+    suites_s = time.perf_counter() - t
+    queue.put(
+        {
+            "workbooks_s": workbooks_s,
+            "extracts_s": extracts_s,
+            "write_s": write_s,
+            "suites_s": suites_s,
+        }
+    )
+
+
 def _guarded(target, *args) -> None:  # type: ignore[no-untyped-def]
     queue = args[-1]
     try:
@@ -151,6 +205,7 @@ def main() -> int:
         work = Path(tmp) / "work"
         work.mkdir()
         ours = _in_child(_ingest, inbox, str(work), args.as_of)
+        parts = _in_child(_parts, inbox)
 
     total = ours["ingest_s"] + ours["validate_s"]
     ratio = total / floor["seconds"]
@@ -174,6 +229,25 @@ def main() -> int:
     )
     print(
         f"total   ingest + validate:               {total:7.2f} s  peak {ours['peak_mb']:6.0f} MB"
+    )
+    alone = sum(parts.values())
+    f = floor["seconds"]
+    print("parts alone, one thread, nothing competing (what the ingest cannot do without):")
+    for label, key in (
+        ("read + parse + normalise the township workbooks", "workbooks_s"),
+        ("read + parse + normalise the extracts", "extracts_s"),
+        ("write the loaded rows, ADBC alone, no index/journal", "write_s"),
+        ("the suites on every frame", "suites_s"),
+    ):
+        print(f"        {label:52} {parts[key]:6.2f} s  ({parts[key] / f:.1f}x floor)")
+    python_bound = parts["workbooks_s"] + parts["suites_s"]
+    print(
+        f"        workbooks + suites, mostly Python (one GIL: they cannot overlap each other): "
+        f"{python_bound:.2f} s ({python_bound / f:.1f}x floor)"
+    )
+    print(
+        f"        sum {alone:.2f} s ({alone / f:.1f}x floor); on {os.cpu_count()} cores, at best "
+        f"{alone / (os.cpu_count() or 1):.2f} s ({alone / (os.cpu_count() or 1) / f:.1f}x floor)"
     )
     print(
         f"ratio to floor: {ratio:.1f}x  (target <= 5x: {'PASS' if ratio <= 5 else 'FAIL'}); "
