@@ -267,10 +267,12 @@ def ingest_inbox(
     names = {f.file_id: f.rel_path for f in registered if isinstance(f, Registered)}
     big = order[0][0] if order else None
 
+    # Shut down in reverse order: the parser lane (which feeds the others) first, the writer
+    # last, so a failure on this thread still lets every file already taken be stored.
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-writer") as writer,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-parser") as parser,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-encoder") as encoder,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-parser") as parser,
     ):
 
         def take(file: Registered) -> _Taken:

@@ -175,3 +175,29 @@ def test_a_failure_in_the_parser_lane_fails_the_run_and_the_next_run_takes_the_f
     outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
     assert {o.source: o.status for o in outcomes} == {"insurance": "accepted", "dibao": "duplicate"}
     assert db.current(engine, "enrolment").height > 0
+
+
+def test_a_failure_on_the_flows_thread_still_lets_the_parser_lane_store_what_it_took(
+    inbox: Path, warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, settings, run_id = warehouse
+    copy = tmp_path / "inbox"
+    for folder in ("insurance", "dibao"):
+        shutil.copytree(inbox / folder, copy / folder)
+    parse, failed = ingest.parse, threading.Event()
+
+    def slow_enrolment_failing_dibao(folder, path, file_id):
+        if folder == "dibao":
+            failed.set()
+            raise OSError("read error")
+        failed.wait(10)  # the enrolment is still being parsed when the run is failing
+        return parse(folder, path, file_id)
+
+    monkeypatch.setattr(ingest, "parse", slow_enrolment_failing_dibao)
+    with pytest.raises(OSError):
+        ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    status = dict(db.read_frame(engine, "source_file").select("source", "status").iter_rows())
+    assert status == {"insurance": "accepted", "dibao": "loading"}
+    enrolment = db.read_frame(engine, "source_file").filter(pl.col("source") == "insurance")
+    staged = db.read_staged(engine, enrolment["id"].item(), "enrolment")
+    assert staged is not None and staged.height == enrolment["rows_loaded"].item()
