@@ -39,6 +39,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -335,8 +336,10 @@ def _in_force(kind: str) -> tuple[Select[Any], Table, list[Any]]:
             .group_by(years.c.year)
             .subquery()
         )
-        stmt = select(rows).join(
-            winners, and_(rows.c.year == winners.c.year, rows.c.file_id == winners.c.file_id)
+        # A row-value IN, not a join: SQLite then reads the rows in primary-key order, which
+        # is `order`, instead of sorting 1.26M rows (CREATE TABLE AS 2.1 s against 4.0 s).
+        stmt = select(rows).where(
+            tuple_(rows.c.year, rows.c.file_id).in_(select(winners.c.year, winners.c.file_id))
         )
     else:
         winners = (
