@@ -20,7 +20,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from config.settings import Settings
-from flows import readers
+from flows import readers, validation
 from transforms import headers, intake
 from warehouse import db, models
 
@@ -259,8 +259,6 @@ def ingest_inbox(
     Each file is validated once, here, from the frames in hand (`flows.validation`); files
     stored by a run that then failed are validated by the next one (`validate_stale`).
     """
-    from flows import validation
-
     seen: set[str] = set()
     order = biggest_first(inbox)
     registered = [register(engine, settings, f, p, inbox, run_id, seen) for f, p in order]
@@ -319,12 +317,10 @@ class _Taken:
 
 
 def _accepted(taken: Iterable[_Taken]) -> dict[str, list[pl.DataFrame]]:
-    from flows.validation import VALIDATED
-
     frames: dict[str, list[pl.DataFrame]] = {}
     for t in taken:
         for kind, frame in t.canonical.items():
-            if kind in VALIDATED:
+            if kind in validation.VALIDATED:
                 frames.setdefault(kind, []).append(frame)
     return frames
 

@@ -82,6 +82,7 @@ __all__ = [
     "set_file_status",
     "snapshot_of",
     "snapshots",
+    "staged_document",
     "start_run",
     "supersede_older",
     "table_schema",
@@ -89,7 +90,6 @@ __all__ = [
     "upgrade",
     "upsert_lifecycle",
     "write_frame",
-    "staged_document",
     "write_staged",
 ]
 

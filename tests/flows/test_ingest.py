@@ -67,6 +67,18 @@ def test_every_file_is_stored_staged_and_validated_once(inbox: Path, warehouse) 
     assert validation.validate_stale(engine) == 0
 
 
+def _inbox_of(inbox: Path, tmp_path: Path, *folders: str) -> Path:
+    """A copy of some of the generated inbox's folders."""
+    copy = tmp_path / "inbox"
+    for folder in folders:
+        shutil.copytree(inbox / folder, copy / folder)
+    return copy
+
+
+def _status_by_source(engine: Engine) -> dict[str, str]:
+    return dict(db.read_frame(engine, "source_file").select("source", "status").iter_rows())
+
+
 def _kind(source: str) -> str:
     return FOLDER_KINDS[source][0]
 
@@ -99,8 +111,7 @@ def test_a_file_is_stored_whole_or_not_at_all(
     inbox: Path, warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, settings, run_id = warehouse
-    copy = tmp_path / "inbox"
-    shutil.copytree(inbox / "claims", copy / "claims")
+    copy = _inbox_of(inbox, tmp_path, "claims")
 
     def broken(*args, **kwargs):  # the last step of storing a file
         raise OSError("disk went away")
@@ -155,9 +166,7 @@ def test_a_failure_in_the_parser_lane_fails_the_run_and_the_next_run_takes_the_f
     inbox: Path, warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, settings, run_id = warehouse
-    copy = tmp_path / "inbox"
-    for folder in ("insurance", "dibao"):
-        shutil.copytree(inbox / folder, copy / folder)
+    copy = _inbox_of(inbox, tmp_path, "insurance", "dibao")
     parse = ingest.parse
 
     def unreadable_disk(folder, path, file_id):
@@ -168,8 +177,7 @@ def test_a_failure_in_the_parser_lane_fails_the_run_and_the_next_run_takes_the_f
     monkeypatch.setattr(ingest, "parse", unreadable_disk)
     with pytest.raises(OSError):
         ingest_inbox(engine, settings, copy, run_id, AS_OF)
-    status = dict(db.read_frame(engine, "source_file").select("source", "status").iter_rows())
-    assert status == {"insurance": "loading", "dibao": "accepted"}
+    assert _status_by_source(engine) == {"insurance": "loading", "dibao": "accepted"}
 
     monkeypatch.undo()
     outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
@@ -181,9 +189,7 @@ def test_a_failure_on_the_flows_thread_still_lets_the_parser_lane_store_what_it_
     inbox: Path, warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, settings, run_id = warehouse
-    copy = tmp_path / "inbox"
-    for folder in ("insurance", "dibao"):
-        shutil.copytree(inbox / folder, copy / folder)
+    copy = _inbox_of(inbox, tmp_path, "insurance", "dibao")
     parse, failed = ingest.parse, threading.Event()
 
     def slow_enrolment_failing_dibao(folder, path, file_id):
@@ -196,8 +202,7 @@ def test_a_failure_on_the_flows_thread_still_lets_the_parser_lane_store_what_it_
     monkeypatch.setattr(ingest, "parse", slow_enrolment_failing_dibao)
     with pytest.raises(OSError):
         ingest_inbox(engine, settings, copy, run_id, AS_OF)
-    status = dict(db.read_frame(engine, "source_file").select("source", "status").iter_rows())
-    assert status == {"insurance": "accepted", "dibao": "loading"}
+    assert _status_by_source(engine) == {"insurance": "accepted", "dibao": "loading"}
     enrolment = db.read_frame(engine, "source_file").filter(pl.col("source") == "insurance")
     staged = db.read_staged(engine, enrolment["id"].item(), "enrolment")
     assert staged is not None and staged.height == enrolment["rows_loaded"].item()

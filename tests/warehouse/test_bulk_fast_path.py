@@ -112,23 +112,6 @@ def test_a_sliced_write_keeps_every_row_in_order(
         assert list(spy["scratch"].iterdir()) == []
 
 
-def test_a_sliced_write_is_still_one_transaction(
-    engine: Engine, spy: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_sqlite_arrow, "SLICE_ROWS", 1_000)
-    file_id = add_file(engine, "insurance")
-    rows = list(range(2, 5_002)) + [2]  # the last slice breaks the key
-    frame = frames.conform(
-        pl.DataFrame({"file_id": [file_id] * len(rows), "sheet": [""] * len(rows), "row_no": rows}),
-        frames.CANONICAL["enrolment"],
-    )
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
-        db.write_frame(engine, "enrolment", frame)
-    assert db.read_frame(engine, "enrolment").is_empty()
-    if _sqlite(engine):
-        assert _attached(engine) == []
-
-
 def test_nul_characters_are_dropped_on_the_fast_path(engine: Engine, spy: dict) -> None:
     file_id = add_file(engine, "dibao")
     frame = pl.DataFrame(
@@ -138,9 +121,14 @@ def test_nul_characters_are_dropped_on_the_fast_path(engine: Engine, spy: dict) 
     assert db.read_frame(engine, "dibao").sort("row_no")["name"].to_list() == ["李四", None]
 
 
-def test_fast_write_is_one_transaction(engine: Engine, spy: dict) -> None:
+@pytest.mark.parametrize("slice_rows", [None, 1_000], ids=["one slice", "sliced"])
+def test_fast_write_is_one_transaction(
+    engine: Engine, spy: dict, monkeypatch: pytest.MonkeyPatch, slice_rows: int | None
+) -> None:
+    if slice_rows:
+        monkeypatch.setattr(_sqlite_arrow, "SLICE_ROWS", slice_rows)
     file_id = add_file(engine, "insurance")
-    rows = list(range(2, 5_002)) + [2]  # the last row breaks the key
+    rows = list(range(2, 5_002)) + [2]  # the last row (so the last slice) breaks the key
     frame = frames.conform(
         pl.DataFrame({"file_id": [file_id] * len(rows), "sheet": [""] * len(rows), "row_no": rows}),
         frames.CANONICAL["enrolment"],
