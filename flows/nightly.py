@@ -201,8 +201,9 @@ def nightly(
             db.finish_run(engine, run_id, status, stats)
             log.info("nightly run %s finished: %s", run_id, stats)
             if send:
-                stats["alerts"] = _send_alerts(settings, run_id, log)
-                needs_person = needs_person or bool(stats["alerts"] and stats["alerts"]["failed"])
+                alerts = _send_alerts(settings, run_id, log)
+                stats["alerts"] = alerts
+                needs_person = needs_person or bool(alerts and alerts["failed"])
             return {
                 "run_id": run_id,
                 "as_of": day.isoformat(),
