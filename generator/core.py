@@ -163,6 +163,7 @@ def resolve_issues(refs: list[IssueRef], extracts: Extracts) -> pl.DataFrame:
     rows = []
     for ref in refs:
         if ref.source == "insurance":
+            assert isinstance(ref.source_ref, tuple)
             pid, year = ref.source_ref
             lines = extracts.enrol_row_no.get(pid, {})
             for y, line in sorted(lines.items()):
@@ -188,8 +189,10 @@ def resolve_issues(refs: list[IssueRef], extracts: Extracts) -> pl.DataFrame:
                 file, sheet = ref.record.file, ref.record.sheet
                 row_no = ref.record.first_row if ref.column else None
         elif ref.source == "dibao":
+            assert isinstance(ref.source_ref, int)
             file, row_no = extracts.files["dibao"], extracts.dibao_row_no[ref.source_ref]
         elif ref.source == "claims":
+            assert isinstance(ref.source_ref, str)
             file, sheet, row_no = extracts.claim_row[ref.source_ref]
         rows.append(
             {

@@ -13,6 +13,7 @@ logical value (or, for injected problems, exactly the problem the truth records)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -349,7 +350,7 @@ class CellFormatter:
     def _maybe_fullwidth(self, text: str) -> str:
         return fullwidth(text) if self.rng.random() < self.style.fullwidth_rate else text
 
-    def number(self, value: object) -> object:
+    def number(self, value: int | str | None) -> object:
         if value is None or value == "":
             return None
         if isinstance(value, str):
@@ -358,7 +359,7 @@ class CellFormatter:
             return self._maybe_fullwidth(str(int(value)))
         return int(value)
 
-    def money(self, value: object) -> object:
+    def money(self, value: float | str | None) -> object:
         if value is None or isinstance(value, str):
             return value
         v = float(value)
@@ -384,7 +385,7 @@ class CellFormatter:
         yes, no = self.style.yes_no
         return yes if value else no
 
-    def enum(self, value: str, table: dict[str, tuple[str, ...]]) -> str:
+    def enum(self, value: str, table: Mapping[str, tuple[str, ...]]) -> str:
         if not self.style.synonyms_in_values or value not in table or not table[value]:
             return value
         if self.rng.random() < 0.5:

@@ -28,7 +28,8 @@ GRADES = COMPULSORY_GRADES
 
 # Household kinds: (attribute, share of households). Shares put about 5,500 of 15,888
 # persons in 低保/特困 households, enough for the plan's 5,000 兜底 exits of 2016.
-KINDS = {
+# Each entry: the share, then (template, weight) pairs.
+KINDS: dict[str, tuple[float, *tuple[tuple[str, float], ...]]] = {
     "一般贫困户": (
         0.52,
         ("nuclear", 0.40),
@@ -524,7 +525,10 @@ def _exits(households: list[Household], params: GenParams, rng: np.random.Genera
     exited = [
         h
         for h in households
-        if h.exit_status == "已脱贫" and (params.as_of - h.exit_date).days > 240
+        # 已脱贫 is only ever set together with exit_date (above), so the None test never excludes
+        if h.exit_status == "已脱贫"
+        and h.exit_date is not None
+        and (params.as_of - h.exit_date).days > 240
     ]
     for i in rng.permutation(len(exited))[: int(len(exited) * 0.004)]:
         exited[int(i)].exit_status = "返贫"
@@ -536,7 +540,7 @@ def _household_state(
     """Income, housing, water, support unit and cadre at D, consistent with exit status."""
     line = params.policy.year(params.year).exit_line
     deadline = params.policy.housing_deadline
-    pools = {}
+    pools: dict[str, int] = {}
     for hh in households:
         v = hh.village
         exited = hh.exit_status == "已脱贫"

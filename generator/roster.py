@@ -53,10 +53,10 @@ class HouseholdRecord:
     household: Household
     township_code: str  # the household's own township
     attribute: str
-    family_size: object  # int, None (blank) or Raw
-    income: object  # float or Raw
+    family_size: int | Raw | None  # None means blank
+    income: float | Raw
     exit_status: str
-    exit_year: object  # int or None
+    exit_year: int | None
     housing: str
     water_safe: bool | None
     support_unit: str

@@ -303,7 +303,7 @@ def derive_findings(
                 add("R10", hh_id, **cols)
 
     roster_ids = {r.identity for r in resolved if r.identity}
-    for fid, rows in src.families.items():
+    for fid, family_rows in src.families.items():
         covered_rural = any(
             r["status"] == "在保"
             and r["category"] in ("农村低保", "特困供养")
@@ -311,10 +311,10 @@ def derive_findings(
             and r["start_date"] <= as_of
             and (r["stop_date"] is None or r["stop_date"] > as_of)
             and r["id_status"] in ("valid", "legacy15")
-            for r in rows
+            for r in family_rows
         )
-        if covered_rural and not any(r["id_norm"] in roster_ids for r in rows):
-            first = rows[0]
+        if covered_rural and not any(r["id_norm"] in roster_ids for r in family_rows):
+            first = family_rows[0]
             add(
                 "R11",
                 fid,

@@ -49,7 +49,8 @@ class IssueRef:
     row: RosterRow | None = None
     record: HouseholdRecord | None = None
     source: str = "townships"  # or dibao / insurance / claims
-    source_ref: object = None  # DibaoRow.uid, (pid, year|None) or settlement_id
+    # DibaoRow.uid (dibao), (pid, year|None) (insurance) or settlement_id (claims)
+    source_ref: int | tuple[int, int | None] | str | None = None
 
 
 def _mistype(identity: str, pick: int, swap: bool) -> str:

@@ -148,6 +148,7 @@ class IssueInjections(InjectorBase):
                 self.issue_count("family_size_mismatch"),
             )
         ):
+            assert isinstance(rec.family_size, int)  # picked for an int family size
             rec.family_size = (
                 rec.family_size + (1 if i % 2 == 0 else -1)
                 if rec.family_size > 1

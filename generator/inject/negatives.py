@@ -182,13 +182,14 @@ class HardNegatives(InjectorBase):
         kinds = ("lowercase_x", "fullwidth", "spaced", "apostrophe", "trailing_space")
         for i in range(n):
             kind = kinds[i % len(kinds)]
-            picked = self.rows(
-                lambda r, h, kind=kind: (
-                    self.plain_row(r) and (kind != "lowercase_x" or r.person.identity.endswith("X"))
-                ),
-                1,
-                reserve=False,
-            )
+
+            # a def rather than a lambda: mypy cannot infer a lambda with default arguments
+            def written_as(r: RosterRow, h: HouseholdRecord, kind: str = kind) -> bool:
+                return self.plain_row(r) and (
+                    kind != "lowercase_x" or r.person.identity.endswith("X")
+                )
+
+            picked = self.rows(written_as, 1, reserve=False)
             if not picked:
                 continue
             row, rec = picked[0]

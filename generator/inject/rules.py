@@ -205,12 +205,12 @@ class RuleInjections(InjectorBase):
             else:
                 same = variant == "other_household"
                 home = rec.township_code
-                found = self.households(
-                    lambda h, home=home, same=same: (
-                        self.ordinary(h) and (h.township_code == home) == same
-                    ),
-                    1,
-                )
+
+                # a def rather than a lambda: mypy cannot infer a lambda with default arguments
+                def placed(h: HouseholdRecord, home: str = home, same: bool = same) -> bool:
+                    return self.ordinary(h) and (h.township_code == home) == same
+
+                found = self.households(placed, 1)
                 if not found:
                     rec.rows.insert(rec.rows.index(row) + 1, dup)
                     target = rec
@@ -567,7 +567,7 @@ class RuleInjections(InjectorBase):
                     )
                     self.record("finding", "R10", variant, rec, expect=[("R10", rec.hh_id), *extra])
             else:
-                picked = self.rows(
+                picked_rows = self.rows(
                     lambda r, h: (
                         self.exited(h)
                         and h.household.labour_capable
@@ -576,8 +576,8 @@ class RuleInjections(InjectorBase):
                     ),
                     1,
                 )
-                if picked:
-                    row, rec = picked[0]
+                if picked_rows:
+                    row, rec = picked_rows[0]
                     row.school = "义务教育阶段辍学"
                     self.record(
                         "finding",
