@@ -238,6 +238,8 @@ def main() -> int:
         help="also ingest with enrolment's rows kept as a Parquet document, not SQL rows",
     )
     args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
     with tempfile.TemporaryDirectory(prefix="fupin-ingest-") as tmp:
         inbox = args.inbox
         if not inbox:
