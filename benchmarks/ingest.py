@@ -115,7 +115,7 @@ def _ingest(inbox: str, work: str, as_of: str, queue: mp.Queue) -> None:
     run_id = db.start_run(engine, "nightly", day, {"benchmark": "ingest"})
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    outcomes = ingest_inbox(engine, settings, Path(inbox), run_id, day)
+    outcomes = ingest_inbox(engine, settings, Path(inbox), run_id)
     ingest_s = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)

@@ -178,7 +178,7 @@ def frames_via_warehouse(inbox: Path, as_of: date, home: Path) -> dict[str, pl.D
     db.upgrade(engine)
     run_id = db.start_run(engine, "nightly", as_of, {"benchmark": "reconcile"})
     for folder, path in scan_inbox(inbox):
-        ingest_file(engine, settings, folder, path, inbox.resolve(), run_id, as_of)
+        ingest_file(engine, settings, folder, path, inbox.resolve(), run_id)
     return {kind: db.current(engine, kind) for kind in KINDS}
 
 

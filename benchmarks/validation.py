@@ -295,18 +295,17 @@ def _timed(fn, *args):  # type: ignore[no-untyped-def]
 def measure(kind: str, frame: pl.DataFrame, workdir: Path) -> dict[str, object]:
     from expectations import adapter, run, suites
 
-    files = {int(f): f"bench/{kind}_{f}.xlsx" for f in frame["file_id"].unique().to_list()}
     pandas_suite, sql_suite = suites.build(kind, "pandas"), suites.build(kind, "sql")
     prepared, t_prepare = _timed(run.prepare, kind, frame)
     pdf, t_convert = _timed(run.to_pandas, prepared, pandas_suite.columns)
     del pdf
     hits_p, t_gx_p = _timed(run.run_pandas, pandas_suite, prepared)
-    issues_p, t_adapt_p = _timed(adapter.issues_from_hits, pandas_suite, hits_p, prepared, files)
+    issues_p, t_adapt_p = _timed(adapter.issues_from_hits, pandas_suite, hits_p, prepared)
 
     db = workdir / f"{kind}.db"
     _, t_stage = _timed(stage_sqlite, prepared, db, kind)
     hits_s, t_gx_s = _timed(run.run_sql, sql_suite, f"sqlite:///{db}", kind)
-    issues_s, t_adapt_s = _timed(adapter.issues_from_hits, sql_suite, hits_s, prepared, files)
+    issues_s, t_adapt_s = _timed(adapter.issues_from_hits, sql_suite, hits_s, prepared)
     same = issues_p.sort("key").equals(issues_s.sort("key"))
     return {
         "kind": kind,

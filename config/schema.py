@@ -257,7 +257,11 @@ ISSUE_KINDS: dict[str, tuple[str, str]] = {
     "sex_mismatch": ("性别与证件号码不符", "row"),
     "village_not_in_township": ("行政村不属于本乡镇", "row"),
     "foreign_township": ("行属于其他乡镇，未导入", "row"),
+    "hidden_sheet": ("隐藏的工作表未读取", "file"),
     "exit_year_missing": ("已脱贫但无脱贫年度", "row"),
     "household_head": ("户主人数不为一", "household"),
     "family_size_mismatch": ("家庭人口与登记成员数不符", "household"),
 }
+
+# Found while reading a file, not by the expectation suites: in force while the file is.
+READ_ISSUE_KINDS = ("foreign_township", "hidden_sheet")

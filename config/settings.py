@@ -68,6 +68,17 @@ class YearPolicy:
 
 
 @dataclass(frozen=True)
+class HoldLimits:
+    """When a township roster is held for the office instead of replacing the one in force
+    (policy.toml, [submissions])."""
+
+    removed_share: float  # of the persons in force, missing from the new roster
+    unusable_id_share: float  # of its rows, with no ID or no ID-like text at all
+    foreign_share: float  # of its rows, naming another township
+    older_than_in_force: bool  # its title or file name says it is older than the one in force
+
+
+@dataclass(frozen=True)
 class Policy:
     households: int
     persons: int
@@ -80,6 +91,7 @@ class Policy:
     overdue_days: int
     support_units: dict[str, int]
     years: dict[int, YearPolicy]
+    submissions: HoldLimits
 
     def year(self, year: int) -> YearPolicy:
         """The parameters of `year`; a year outside the table takes the nearest one."""
@@ -96,6 +108,7 @@ class Policy:
 def load_policy(path: Path | None = None) -> Policy:
     data = tomllib.loads((path or POLICY_TOML).read_text(encoding="utf-8"))
     city = data["city"]
+    hold = data["submissions"]
     return Policy(
         households=city["households"],
         persons=city["persons"],
@@ -107,6 +120,12 @@ def load_policy(path: Path | None = None) -> Policy:
         housing_deadline=date.fromisoformat(city["housing_deadline"]),
         overdue_days=city["overdue_days"],
         support_units=dict(data["support_units"]),
+        submissions=HoldLimits(
+            removed_share=float(hold["hold_removed_share"]),
+            unusable_id_share=float(hold["hold_unusable_id_share"]),
+            foreign_share=float(hold["hold_foreign_share"]),
+            older_than_in_force=bool(hold["hold_older_than_in_force"]),
+        ),
         years={
             int(y): YearPolicy(
                 int(y), v["exit_line"], v["village_exit_line"], v["target_persons_out"]

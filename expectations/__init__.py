@@ -4,7 +4,6 @@ results into data-quality issues.  GX is imported on first use, not on import.""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,11 +15,11 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 KINDS = ("roster", "village", "dibao", "enrolment", "settlement")
 
 
-def validate(kind: str, frame: pl.DataFrame, files: Mapping[int, str]) -> pl.DataFrame:
+def validate(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Issues (transforms.frames.ISSUE) of a canonical frame of `kind`; see expectations.run."""
     from expectations.run import validate as _validate
 
-    return _validate(kind, frame, files)
+    return _validate(kind, frame)
 
 
 __all__ = ["KINDS", "validate"]

@@ -18,6 +18,7 @@ from expectations.custom import HOUSEHOLD_TOWNSHIP
 from expectations.suites import EXIT_YEARS, INCOME_MAX, SOURCES, Check, Suite
 from transforms import ids
 from transforms.frames import ISSUE, conform, empty
+from transforms.issue_identity import issue_key
 
 ROW_KEY_COLUMNS = ("file_id", "sheet", "row_no")
 _ID_REASON = {
@@ -307,8 +308,7 @@ def _row_issues(suite: Suite, check: Check, rows: pl.DataFrame) -> pl.DataFrame:
         column=pl.lit(header),
         message=message,
         suggested_fix=fix,
-        _scope=pl.lit("row"),
-    )
+    ).with_columns(key=issue_key(suite.kind, household_level=check.household))
 
 
 def _household_stats(frame: pl.DataFrame) -> pl.DataFrame:
@@ -365,22 +365,24 @@ def _household_issues(
         )
         fix = "按实际家庭成员更正「家庭人口」，或补录漏登的成员"
         value = size.cast(pl.Int64).cast(pl.Utf8)
-    return pl.concat(
-        [first, stats.select("_listed", "_active", "_heads", "_size")], how="horizontal"
-    ).with_columns(
-        kind=pl.lit(check.issue),
-        column=pl.lit(_header(suite, check.field)),
-        value=value,
-        message=message,
-        suggested_fix=pl.lit(fix),
-        _scope=pl.lit("household"),
+    return (
+        pl.concat([first, stats.select("_listed", "_active", "_heads", "_size")], how="horizontal")
+        .with_columns(
+            kind=pl.lit(check.issue),
+            column=pl.lit(_header(suite, check.field)),
+            value=value,
+            message=message,
+            suggested_fix=pl.lit(fix),
+        )
+        .with_columns(key=issue_key("roster", household_level=True))
     )
 
 
 def issues_from_hits(
-    suite: Suite, hits: Mapping[str, list[int]], frame: pl.DataFrame, files: Mapping[int, str]
+    suite: Suite, hits: Mapping[str, list[int]], frame: pl.DataFrame
 ) -> pl.DataFrame:
-    """Issue rows for the failing `_row`s of each check; `frame` is the prepared frame."""
+    """Issue rows for the failing `_row`s of each check; `frame` is the prepared frame.
+    Keys say what is wrong where in the register (`transforms.issue_identity`)."""
     if not any(hits.values()):
         return empty(ISSUE)
     frame = pl.concat(
@@ -401,26 +403,7 @@ def issues_from_hits(
         else:
             parts.append(_row_issues(suite, check, failing))
     issues = pl.concat([p.select(_OUTPUT) for p in parts], how="vertical_relaxed")
-    file_names = pl.col("file_id").replace_strict(
-        {k: v for k, v in files.items()},
-        default=pl.col("file_id").cast(pl.Utf8),
-        return_dtype=pl.Utf8,
-    )
-    key = (
-        pl.when(pl.col("_scope") == "household")
-        .then(pl.format("{}|{}", pl.col("kind"), pl.col("household_id").fill_null("")))
-        .otherwise(
-            pl.format(
-                "{}|{}|{}|{}|{}",
-                pl.col("kind"),
-                file_names,
-                pl.col("sheet").fill_null(""),
-                pl.col("row_no"),
-                pl.col("column"),
-            )
-        )
-    )
-    issues = issues.with_columns(key=key, source=pl.lit(suite.kind))
+    issues = issues.with_columns(source=pl.lit(suite.kind))
     return conform(issues, ISSUE).sort(
         "file_id", "sheet", "row_no", "column", "kind", nulls_last=True
     )
@@ -428,6 +411,7 @@ def issues_from_hits(
 
 _OUTPUT = [
     "kind",
+    "key",
     "file_id",
     "sheet",
     "row_no",
@@ -438,5 +422,4 @@ _OUTPUT = [
     "value",
     "message",
     "suggested_fix",
-    "_scope",
 ]

@@ -13,8 +13,6 @@ on the full frame.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import polars as pl
 
 from expectations import adapter, context, suites
@@ -162,30 +160,27 @@ def run_sql(suite: suites.Suite, connection_string: str, table: str) -> dict[str
     return adapter.hits_from_result(result, suite)
 
 
-def validate(kind: str, frame: pl.DataFrame, files: Mapping[int, str]) -> pl.DataFrame:
+def validate(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Data-quality issues of one canonical frame (transforms.frames.ISSUE contract).
 
-    kind: roster, village, dibao, enrolment or settlement; files: file_id -> inbox-relative
-    file name (used in issue keys).
+    kind: roster, village, dibao, enrolment or settlement.
     """
     suite = suites.build(kind, "pandas")
     prepared = prepare(kind, frame)
     if prepared.height == 0:
         return empty(ISSUE)
-    return adapter.issues_from_hits(suite, run_pandas(suite, prepared), prepared, files)
+    return adapter.issues_from_hits(suite, run_pandas(suite, prepared), prepared)
 
 
 def validate_sql(
-    kind: str, frame: pl.DataFrame, files: Mapping[int, str], connection_string: str, table: str
+    kind: str, frame: pl.DataFrame, connection_string: str, table: str
 ) -> pl.DataFrame:
     """As `validate`, with GX querying `table` (the prepared frame, staged) instead."""
     suite = suites.build(kind, "sql")
     prepared = prepare(kind, frame)
     if prepared.height == 0:
         return empty(ISSUE)
-    return adapter.issues_from_hits(
-        suite, run_sql(suite, connection_string, table), prepared, files
-    )
+    return adapter.issues_from_hits(suite, run_sql(suite, connection_string, table), prepared)
 
 
 __all__ = [

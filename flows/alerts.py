@@ -268,7 +268,7 @@ def _lifecycle(engine: Engine, table: str, since: date) -> pl.DataFrame:
 
 def _files(engine: Engine) -> pl.DataFrame:
     return db.read_frame(engine, "source_file").select(
-        "id", "name", "source", "township_code", "status", "received_at"
+        "id", "name", "source", "township_code", "status", "reason", "received_at", "run_id"
     )
 
 
@@ -321,12 +321,18 @@ class _Run:
     dry_run: bool
     deliver_fn: Deliver
     alerts_run: int | None = None
+    notices: list[A.FileNotice] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
     failed_by_township: dict[str, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"运行#{self.nightly_id}"
+
+    def untold(self, alert: A.Alert) -> bool:
+        """Whether this recipient has not been alerted about this run's date yet (files that
+        need a person are told once, with the run's alert)."""
+        return alert.baseline is None or alert.baseline.as_of < self.as_of
 
     def send(
         self,
@@ -395,8 +401,9 @@ class _Run:
                 )
             return by_baseline[baseline]
 
+        notices = [n for n in self.notices if n.township_code == code]
         due = [(url, alert_for(self.known.get((code, channel_label(url))))) for url in urls]
-        to_send = [(url, alert) for url, alert in due if alert.changed]
+        to_send = [(url, a) for url, a in due if a.changed or (notices and self.untold(a))]
         now = alert_for(None)
         summary: dict[str, Any] = {
             "name": name,
@@ -421,7 +428,12 @@ class _Run:
         for url, alert in to_send:
             attached = attachment is not None and supports_attachments(url)
             message = A.township_message(
-                alert, self.label, attachment.name if attachment else None, sources, attached
+                alert,
+                self.label,
+                attachment.name if attachment else None,
+                sources,
+                attached,
+                notices,
             )
             entry = self.send(code, name, url, alert, message, attachment if attached else None)
             summary["deliveries"].append({k: entry[k] for k in DELIVERY_KEYS})
@@ -437,12 +449,19 @@ class _Run:
                 self.items, None, "市扶贫办", self.as_of, self.overdue_days, baseline
             )
             summary["counts"] = alert.counts.as_dict()
-            if not (alert.changed or self.failed_by_township):
+            if not (
+                alert.changed or self.failed_by_township or (self.notices and self.untold(alert))
+            ):
                 self.result["unchanged"] += 1
                 continue
             rows = A.digest_rows(self.items, names, self.as_of, self.overdue_days, baseline)
             message = A.digest_message(
-                alert, rows, self.label, self.failed_by_township, self.result["unconfigured"]
+                alert,
+                rows,
+                self.label,
+                self.failed_by_township,
+                self.result["unconfigured"],
+                self.notices,
             )
             entry = self.send(None, "市扶贫办", url, alert, message, None)
             summary["deliveries"].append({k: entry[k] for k in DELIVERY_KEYS})
@@ -504,6 +523,7 @@ def run_alerts(
             out_dir=settings.reports_dir / "alerts" / as_of.isoformat(),
             dry_run=dry_run,
             deliver_fn=deliver_fn,
+            notices=A.file_notices(files, nightly["id"]),
         )
         if not dry_run:
             run.alerts_run = db.start_run(

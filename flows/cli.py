@@ -1,7 +1,7 @@
 """`fupin`: one entry point over the same flows the orchestrator runs.
 
 Exit codes: 0 success; 1 the run finished but something needs a person (files
-quarantined or rejected, alerts failed); 2 usage or configuration error.
+quarantined, rejected or held for the office, alerts failed); 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _print_run(result: dict[str, Any]) -> None:
     print(
         f"夜间核查完成（运行 #{result['run_id']}，截至 {result['as_of']}）："
         f"新接收文件 {files['accepted']} 个，重复 {files['duplicate']} 个，"
-        f"隔离 {files['quarantined']} 个，退回 {files['rejected']} 个。"
+        f"待确认 {files['held']} 个，隔离 {files['quarantined']} 个，退回 {files['rejected']} 个。"
     )
     f, i = result["findings"], result["issues"]
     print(
@@ -71,10 +71,12 @@ def _print_run(result: dict[str, Any]) -> None:
     print(
         f"数据质量问题：新增 {i['new']}，仍未整改 {i['still_open']}，重新出现 {i['reopened']}，已整改 {i['resolved']}。"
     )
+    labels = {"quarantined": "已隔离", "rejected": "已退回", "held": "待确认"}
     for o in result["outcomes"]:
-        if o["status"] in ("quarantined", "rejected"):
-            label = "已隔离" if o["status"] == "quarantined" else "已退回"
-            print(f"  {label}：{o['rel_path']} —— {o['reason']}")
+        if o["status"] in labels:
+            print(f"  {labels[o['status']]}：{o['rel_path']}（#{o['file_id']}）—— {o['reason']}")
+    if files["held"]:
+        print("待确认的文件未启用，在用数据不变。核实后启用：fupin accept 编号 --reason 理由")
     for path in result.get("reports", []):
         print(f"报告：{path}")
 
@@ -148,6 +150,31 @@ def cmd_changes(args: argparse.Namespace) -> int:
         )
     if out is not None:
         print(f"明细：{out}")
+    return OK
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    from flows.submissions import NotHeld, held_files, release
+
+    if args.file is None:
+        held = held_files(args.db)
+        if held.is_empty():
+            print("没有待确认的报送文件。")
+            return OK
+        print(f"待确认的报送文件 {held.height} 份（启用：fupin accept 编号 --reason 理由）：")
+        for r in held.iter_rows(named=True):
+            print(f"  #{r['id']} {r['township'] or r['source']}《{r['name']}》—— {r['reason']}")
+        return OK
+    try:
+        done = release(args.file, args.reason, args.db)
+    except NotHeld as exc:
+        print(str(exc), file=sys.stderr)
+        return USAGE
+    replaced = "、".join(f"#{i}" for i in done["replaced"]) or "无"
+    print(
+        f"已启用 #{done['id']}《{done['name']}》，替代在用文件：{replaced}。{done['detail']}。"
+        "下次夜间核查起按此文件核查（立即生效：fupin nightly --inbox 收件目录）。"
+    )
     return OK
 
 
@@ -321,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="把全部变化写成 CSV")
     c.add_argument("--show", type=int, default=20, help="屏幕上列出的条数")
     c.set_defaults(func=cmd_changes)
+
+    ac = sub.add_parser(
+        "accept", help="列出待确认的报送文件，或确认启用其中一份（记录操作人和理由）"
+    )
+    ac.add_argument("file", nargs="?", help="文件编号（如 12 或 #12）或文件名；不填则列出")
+    ac.add_argument("--reason", help="启用的理由（记录在案）")
+    ac.set_defaults(func=cmd_accept)
 
     d = sub.add_parser("demo", help="生成全市规模的模拟数据，运行夜间核查并生成全部报告")
     d.add_argument("--scale", type=float, default=1.0)

@@ -42,9 +42,8 @@ def _write_csv(frame: pl.DataFrame, out: Path) -> None:
 def township_changes(
     township: str, out: Path | None, database_url: str | None = None
 ) -> pl.DataFrame:
-    """What changed between a township's last two accepted submissions (CSV when `out`)."""
-    from sqlalchemy import text
-
+    """What changed between a township's last two submissions put in force (CSV when `out`):
+    held, duplicate and refused files are not submissions of its register."""
     from transforms.submissions import roster_changes
 
     settings = load_settings(database_url)
@@ -63,8 +62,9 @@ def township_changes(
             (pl.col("source") == "townships")
             & (pl.col("township_code") == code)
             & pl.col("status").is_in(["accepted", "superseded"])
+            & pl.col("seq").is_not_null()
         )
-        .sort("id")
+        .sort("seq")
     )
     if files.height < 2:
         raise ValueError(
@@ -72,12 +72,10 @@ def township_changes(
         )
     before_id, after_id = files["id"][-2], files["id"][-1]
 
-    def rows(file_id: int) -> pl.DataFrame:
-        return db.read_frame(
-            engine, text("SELECT * FROM roster_person WHERE file_id = :f"), {"f": int(file_id)}
-        )
-
-    changes = roster_changes(rows(before_id), rows(after_id))
+    changes = roster_changes(
+        db.canonical_of(engine, "roster", [int(before_id)]),
+        db.canonical_of(engine, "roster", [int(after_id)]),
+    )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         _write_csv(changes, out)

@@ -13,15 +13,14 @@ import shutil
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from config.settings import Settings
+from config.settings import HoldLimits, Settings, load_policy
 from flows import readers, validation
-from transforms import headers, intake
+from transforms import headers, intake, submissions
 from warehouse import db, models
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ CANONICAL_TABLES = {**models.CANONICAL_TABLES, "household": "roster_household"}
 class FileOutcome:
     rel_path: str
     source: str
-    status: str  # accepted / quarantined / rejected / duplicate
+    status: str  # accepted / duplicate / held / quarantined / rejected
     reason: str | None = None
     file_id: int | None = None
     township_code: str | None = None
@@ -44,7 +43,11 @@ class FileOutcome:
 
     @property
     def needs_attention(self) -> bool:
-        return self.status in ("quarantined", "rejected")
+        return self.status in NEEDS_A_PERSON
+
+
+# What the office must look at: a file it cannot use, or one held for its decision.
+NEEDS_A_PERSON = ("quarantined", "rejected", "held")
 
 
 def scan_inbox(inbox: Path) -> list[tuple[str, Path]]:
@@ -96,7 +99,7 @@ def parse(folder: str, path: Path, file_id: int) -> intake.Parsed:
     if folder == "townships":
         return intake.parse_township_workbook(readers.read_sheets(path), file_id, path.name)
     sheet, layout = readers.read_csv_table(path, intake.EXTRACTS[folder][1])
-    return intake.parse_extract(folder, sheet.grid, layout, file_id, sheet.name)
+    return intake.parse_extract(folder, sheet.grid, layout, file_id, sheet.name, path.name)
 
 
 @dataclass(frozen=True)
@@ -157,10 +160,11 @@ def parse_registered(engine: Engine, file: Registered) -> intake.Parsed | FileOu
         db.set_file_status(engine, file_id, "quarantined", exc.reason)
         log.warning("quarantined %s: %s", rel, exc.reason)
         return FileOutcome(rel, folder, "quarantined", exc.reason, file_id)
-    except headers.MissingColumns as exc:
-        db.set_file_status(engine, file_id, "rejected", exc.message)
-        log.warning("rejected %s: %s", rel, exc.message)
-        return FileOutcome(rel, folder, "rejected", exc.message, file_id)
+    except (headers.MissingColumns, headers.HiddenRoster) as exc:
+        reason = exc.message if isinstance(exc, headers.MissingColumns) else exc.reason
+        db.set_file_status(engine, file_id, "rejected", reason)
+        log.warning("rejected %s: %s", rel, reason)
+        return FileOutcome(rel, folder, "rejected", reason, file_id)
     except (OSError, MemoryError):
         raise  # worth retrying: the file stays "loading" and is taken up again
     except Exception as exc:  # a shape nobody foresaw must not stop the other files
@@ -175,15 +179,38 @@ def store(
     file: Registered,
     parsed: intake.Parsed,
     run_id: int,
-    as_of: date,
+    limits: HoldLimits,
     staged: Mapping[str, bytes | Future[bytes]] | None = None,
+    digest: str | None = None,
 ) -> FileOutcome:
-    """Write a parsed file's rows and accept it (superseding what it replaces), in one
-    transaction: a file is in the warehouse whole or not at all.  `staged`: the staged
-    frames encoded (`db.staged_document`), or being encoded by another thread while the
-    canonical rows are written."""
+    """Decide what a parsed file is and record it, in one transaction (a file is in the
+    warehouse whole or not at all):
+    - the same data as the file in force of its source, in new bytes (re-saved, renamed,
+      re-encoded): a duplicate, nothing stored, nothing changes;
+    - a submission that would gut the register, or says it is older than the one in force:
+      its rows stored, held for the office (`fupin accept`), nothing in force changes;
+    - otherwise accepted and put in force, replacing what it supersedes.
+    `staged`: the staged frames encoded (`db.staged_document`), or being encoded by another
+    thread while the canonical rows are written; `digest`: `parsed.digest()` if known."""
     file_id = file.file_id
+    digest = digest or parsed.digest()
+    described = {
+        "township_code": parsed.township_code,
+        "data_digest": digest,
+        "data_date": parsed.claimed_date,
+        "sheets": parsed.notes,
+    }
     with db.transaction(engine) as conn:
+        same = db.same_data_file(conn, file.folder, parsed.township_code, digest)
+        if same is not None:
+            reason = (
+                f"与在用的文件《{same['name']}》（#{same['id']}）数据相同"
+                "（重新保存、改名或转码），未重复导入"
+            )
+            db.set_file_status(conn, file_id, "duplicate", reason, **described)
+            return FileOutcome(
+                file.rel_path, file.folder, "duplicate", reason, file_id, parsed.township_code
+            )
         for kind, frame in parsed.canonical.items():
             db.write_frame(conn, CANONICAL_TABLES[kind], frame)
         for kind, frame in parsed.staged.items():
@@ -191,36 +218,55 @@ def store(
             if isinstance(document, Future):
                 document = document.result()
             db.write_staged(conn, file_id, kind, document)
-        if parsed.issues is not None and parsed.township_code:
-            db.upsert_lifecycle(
-                conn,
-                "dq_issue",
-                parsed.issues,
-                run_id,
-                as_of,
-                scope={"kind": ["foreign_township"], "township_code": [parsed.township_code]},
-            )
+        db.record_read_issues(conn, file_id, parsed.issues)
+        held = _hold_reasons(conn, file.folder, parsed, limits)
+        status = "held" if held else "accepted"
+        why = f"暂不启用，待扶贫办确认：{'；'.join(held)}。" if held else None
         db.set_file_status(
             conn,
             file_id,
-            "accepted",
-            None,
-            township_code=parsed.township_code,
+            status,
+            why,
             rows_loaded=parsed.rows_loaded,
             rows_reported=parsed.rows_reported,
-            sheets=parsed.notes,
+            **described,
         )
-        db.supersede_older(conn, file_id)
+        if held:
+            db.record_file_event(conn, file_id, "held", why, run_id)
+        else:
+            db.put_in_force(conn, file_id)
     return FileOutcome(
         file.rel_path,
         file.folder,
-        "accepted",
-        None,
+        status,
+        why,
         file_id,
         parsed.township_code,
         parsed.rows_loaded,
         parsed.rows_reported,
     )
+
+
+def _hold_reasons(
+    conn: Connection, folder: str, parsed: intake.Parsed, limits: HoldLimits
+) -> list[str]:
+    """Why a township roster or 低保 roll must wait for the office before it replaces the
+    one in force (`transforms.submissions`); enrolment and settlement extracts only add."""
+    if folder not in db.REPLACING:
+        return []
+    in_force = db.in_force_file(conn, folder, parsed.township_code)
+    kind = "roster" if folder == "townships" else "dibao"
+    previous = None if in_force is None else db.canonical_of(conn, kind, [in_force["id"]])
+    current = parsed.canonical[kind]
+    if kind == "dibao":  # a 低保 family is the household of the roll
+        previous = None if previous is None else previous.rename({"family_id": "household_id"})
+        current = current.rename({"family_id": "household_id"})
+    noun = "花名册" if kind == "roster" else "低保名册"
+    reasons = submissions.gutting_reasons(current, parsed.rows_reported, previous, limits, noun)
+    older = submissions.older_reason(
+        parsed.claimed_date, None if in_force is None else in_force["data_date"], limits
+    )
+    return [*reasons, older] if older else reasons
 
 
 def ingest_file(
@@ -230,7 +276,6 @@ def ingest_file(
     path: Path,
     inbox: Path,
     run_id: int,
-    as_of: date,
 ) -> FileOutcome:
     """One file, start to end (its rows are validated later, by `validation.validate_stale`)."""
     file = register(engine, settings, folder, path, inbox, run_id)
@@ -239,12 +284,10 @@ def ingest_file(
     parsed = parse_registered(engine, file)
     if isinstance(parsed, FileOutcome):
         return parsed
-    return store(engine, file, parsed, run_id, as_of)
+    return store(engine, file, parsed, run_id, load_policy(settings.policy_file).submissions)
 
 
-def ingest_inbox(
-    engine: Engine, settings: Settings, inbox: Path, run_id: int, as_of: date
-) -> list[FileOutcome]:
+def ingest_inbox(engine: Engine, settings: Settings, inbox: Path, run_id: int) -> list[FileOutcome]:
     """Every new file of the inbox: archived, parsed, stored and validated; outcomes in the
     order taken (`biggest_first`).
 
@@ -260,9 +303,9 @@ def ingest_inbox(
     stored by a run that then failed are validated by the next one (`validate_stale`).
     """
     seen: set[str] = set()
+    limits = load_policy(settings.policy_file).submissions
     order = biggest_first(inbox)
     registered = [register(engine, settings, f, p, inbox, run_id, seen) for f, p in order]
-    names = {f.file_id: f.rel_path for f in registered if isinstance(f, Registered)}
     big = order[0][0] if order else None
 
     # Shut down in reverse order: the parser lane (which feeds the others) first, the writer
@@ -279,7 +322,8 @@ def ingest_inbox(
                 return _Taken(parsed)
             # Encoded while the writer writes the canonical rows (0.7 s for enrolment).
             documents = {k: encoder.submit(db.staged_document, f) for k, f in parsed.staged.items()}
-            stored = writer.submit(store, engine, file, parsed, run_id, as_of, documents)
+            digest = parsed.digest()
+            stored = writer.submit(store, engine, file, parsed, run_id, limits, documents, digest)
             return _Taken(stored, parsed.canonical)
 
         lanes = {
@@ -290,9 +334,9 @@ def ingest_inbox(
         others = [take(f) for f in lanes[False]]
         # While the other lanes finish: the suites on this lane's frames, then on the biggest
         # source's (a kind comes from one folder, so from one lane).
-        issues = [validation.validate_frames(_accepted(others), names)]
+        issues = [validation.validate_frames(_accepted(others))]
         theirs = biggest.result()
-        issues.append(validation.validate_frames(_accepted(theirs), names))
+        issues.append(validation.validate_frames(_accepted(theirs)))
         taken = {
             f.file_id: t
             for f, t in zip([*lanes[False], *lanes[True]], [*others, *theirs], strict=True)

@@ -53,12 +53,10 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
     retry_condition_fn=_worth_retrying,
     cache_policy=NO_CACHE,
 )
-def ingest(
-    engine: Engine, settings: Settings, inbox: Path, run_id: int, as_of: date
-) -> list[FileOutcome]:
+def ingest(engine: Engine, settings: Settings, inbox: Path, run_id: int) -> list[FileOutcome]:
     """Archive, parse, store and validate every new file (a retry skips what was accepted:
     a file is known by its hash, and one left "loading" is started again)."""
-    return ingest_inbox(engine, settings, inbox, run_id, as_of)
+    return ingest_inbox(engine, settings, inbox, run_id)
 
 
 @task(name="load-data-in-force", cache_policy=NO_CACHE)
@@ -174,7 +172,7 @@ def nightly(
             engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()}
         )
         try:
-            outcomes = ingest(engine, settings, inbox_path, run_id, day)
+            outcomes = ingest(engine, settings, inbox_path, run_id)
             for o in outcomes:
                 if o.needs_attention:
                     log.warning("file %s %s: %s", o.rel_path, o.status, o.reason)
@@ -185,7 +183,7 @@ def nightly(
             stats = {
                 "files": {
                     s: sum(o.status == s for o in outcomes)
-                    for s in ("accepted", "duplicate", "quarantined", "rejected")
+                    for s in ("accepted", "duplicate", "held", "quarantined", "rejected")
                 },
                 "rows_in_force": {k: data[k].height for k in KINDS},
                 "issues": issues,

@@ -42,6 +42,7 @@ _DELIMITERS = (",", "\t", ";", "|")
 class RawSheet:
     name: str  # sheet name; '' for CSV
     grid: pl.DataFrame  # Utf8 columns c0..cN; row i is spreadsheet row i + 1
+    hidden: bool = False  # hidden or very hidden in the workbook
 
 
 class UnreadableFile(Exception):
@@ -173,7 +174,8 @@ def _read_workbook(data: bytes, kind: str) -> list[RawSheet]:
             raise UnreadableFile("文件已加密（设有打开密码），请去掉密码后重新上报") from exc
         except Exception as exc:
             raise UnreadableFile(_damage_reason(data, kind, exc)) from exc
-        sheets.append(RawSheet(meta.name, _cells_grid(cells)))
+        hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
+        sheets.append(RawSheet(meta.name, _cells_grid(cells), hidden))
     if not sheets:
         raise UnreadableFile("文件损坏或不含任何工作表")
     return sheets

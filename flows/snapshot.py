@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import flow, get_run_logger
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, func, select
 
 from config.settings import Settings, load_policy, load_settings
 from flows.report import FINISHED, build_report
@@ -96,7 +96,7 @@ def collect(bind: db.Bind, year: int) -> dict[str, pl.DataFrame]:
         "roster_household": db.current(bind, "household"),
         "village": db.current(bind, "village"),
         "dibao": db.current(bind, "dibao"),
-        "enrolment": enrolment_of(bind, year),
+        "enrolment": db.current(bind, "enrolment", year=year),
         "identity_link": db.read_frame(bind, "identity_link"),
         "finding": db.read_frame(bind, "finding"),
         "finding_event": db.read_frame(bind, "finding_event"),
@@ -111,24 +111,6 @@ def _year_of(period: str) -> int:
         return ind.parse_period(period).year
     except ValueError:
         return 10_000  # not a period: never frozen
-
-
-def enrolment_of(bind: db.Bind, year: int) -> pl.DataFrame:
-    """The enrolment rows of `year` in force: those of the latest accepted file holding the
-    year (the rule of `db.current`, for one year)."""
-    e, f = models.table("enrolment"), models.table("source_file")
-    latest = (
-        select(func.max(e.c.file_id))
-        .join(f, f.c.id == e.c.file_id)
-        .where(and_(f.c.status == "accepted", e.c.year == year))
-        .scalar_subquery()
-    )
-    stmt = (
-        select(e)
-        .where(e.c.year == year, e.c.file_id == latest)
-        .order_by(e.c.file_id, e.c.sheet, e.c.row_no)
-    )
-    return db.read_frame(bind, stmt, schema=db.table_schema("enrolment"))
 
 
 # ---------------------------------------------------------------- files and versions

@@ -42,19 +42,16 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def validate_frames(
-    frames: Mapping[str, Sequence[pl.DataFrame]], names: Mapping[int, str]
-) -> pl.DataFrame:
+def validate_frames(frames: Mapping[str, Sequence[pl.DataFrame]]) -> pl.DataFrame:
     """Issues (contract ISSUE) of canonical frames, one suite run per kind: GX's cost is per
-    run and per expectation far more than per row, so files of a kind are validated together.
-    `names`: file_id -> inbox-relative name, for issue keys."""
+    run and per expectation far more than per row, so files of a kind are validated together."""
     from expectations import validate
 
     parts = []
     for kind, kind_frames in frames.items():
         rows = [conform(f, CANONICAL[kind]) for f in kind_frames if f.height]
         if rows:
-            parts.append(validate(kind, pl.concat(rows), names))
+            parts.append(validate(kind, pl.concat(rows)))
     return conform(pl.concat(parts), ISSUE) if parts else empty(ISSUE)
 
 
@@ -65,23 +62,17 @@ def validate_stale(engine: Engine) -> int:
     stale = db.files_to_validate(engine, stamp)
     if not stale:
         return 0
-    files = db.read_frame(engine, "source_file")
-    names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
     frames = {kind: [db.canonical_of(engine, kind, ids)] for kind, ids in stale.items()}
     file_ids = sorted({i for ids in stale.values() for i in ids})
-    db.record_file_issues(engine, file_ids, validate_frames(frames, names), stamp)
+    db.record_file_issues(engine, file_ids, validate_frames(frames), stamp)
     return len(file_ids)
 
 
 def issues_of_the_run(engine: Engine, run_id: int, as_of: date) -> dict[str, int]:
     """The run's data-quality issues into their life cycle: files the current suites have
-    not seen validated first, then the issues of the rows in force merged (a suite kind the
-    run no longer finds resolves; issues found at ingest, e.g. foreign_township, are left)."""
-    from config.schema import ISSUE_KINDS
-
+    not seen validated first, then the issues in force merged by key (what is wrong where in
+    the register, `transforms.issue_identity`): an issue still found keeps its first_seen
+    whichever file now shows it, one no longer found resolves."""
     revalidated = validate_stale(engine)
-    issues = db.issues_in_force(engine)
-    suite_kinds = set(ISSUE_KINDS) - {"foreign_township"}
-    kinds = sorted(set(issues["kind"].to_list()) | suite_kinds)
-    counts = db.upsert_lifecycle(engine, "dq_issue", issues, run_id, as_of, scope={"kind": kinds})
+    counts = db.upsert_lifecycle(engine, "dq_issue", db.issues_in_force(engine), run_id, as_of)
     return {**counts, "files_revalidated": revalidated}

@@ -558,18 +558,63 @@ def _worst_line(n: int, row: Mapping[str, Any]) -> str:
     return "｜".join(parts) + f"（{age}）"
 
 
+# ---------------------------------------------------------------- submissions needing a person
+FILE_STATES = {
+    "held": "暂未启用，待扶贫办确认",
+    "quarantined": "无法读取，已隔离",
+    "rejected": "已退回",
+}
+
+
+@dataclass(frozen=True)
+class FileNotice:
+    """A file of the run that a person must look at: held, quarantined or rejected."""
+
+    file_id: int
+    township_code: str | None
+    name: str
+    status: str
+    reason: str
+
+    def sentence(self, for_office: bool) -> str:
+        state = FILE_STATES[self.status]
+        text = f"《{self.name}》（#{self.file_id}）{state}：{self.reason.rstrip('。')}。"
+        if self.status != "held":
+            return text
+        if for_office:
+            return text + f"核实后启用：fupin accept {self.file_id}；在用数据不变。"
+        return (
+            text
+            + "在用的仍是此前报送的花名册。如报送有误，请重新报送；如确需启用，请报市扶贫办确认。"
+        )
+
+
+def file_notices(files: pl.DataFrame, run_id: int) -> list[FileNotice]:
+    """The files `run_id` received that need a person (`source_file` rows: id, name,
+    township_code, status, reason, run_id), oldest first."""
+    mine = files.filter(
+        (pl.col("run_id") == run_id) & pl.col("status").is_in(list(FILE_STATES))
+    ).sort("id")
+    return [
+        FileNotice(r["id"], r["township_code"], r["name"], r["status"], r["reason"] or "")
+        for r in mine.iter_rows(named=True)
+    ]
+
+
 def township_message(
     alert: Alert,
     run_label: str,
     attachment_name: str | None = None,
     sources: str | None = None,
     attached: bool = True,
+    notices: Iterable[FileNotice] = (),
 ) -> tuple[str, str]:
     """(title, body) of a township's alert, Chinese, every ID and phone masked.
 
     `attached`: whether the channel carries the fix list (e-mail and webhooks do, WeCom and
-    DingTalk bots do not).
+    DingTalk bots do not); `notices`: the township's files of this run a person must look at.
     """
+    notices = list(notices)
     c = alert.counts
     title = f"南雄市扶贫数据质量预警：{alert.name}（{zh_date(alert.as_of)}）"
     if alert.escalated:
@@ -591,7 +636,9 @@ def township_message(
             f"，其中本次新超期{c.newly_overdue}项，已升级报市扶贫办" if c.newly_overdue else ""
         )
         facts.append(f"超过{alert.overdue_days}天未整改（逾期）{c.overdue}项{escalation}。")
-    numerals = "一二三四五"
+    if notices:
+        facts.append("本次报送的文件需要处理：" + "".join(n.sentence(False) for n in notices))
+    numerals = "一二三四五六"
     lines = [
         f"{alert.name}：",
         f"根据{zh_date(alert.as_of)}夜间数据核查（{run_label}），贵单位数据质量情况如下。",
@@ -647,8 +694,10 @@ def digest_message(
     run_label: str,
     failed: Mapping[str, int] | None = None,
     unconfigured: Iterable[str] = (),
+    notices: Iterable[FileNotice] = (),
 ) -> tuple[str, str]:
-    """(title, body) of the office's city digest: a per-township table of counts."""
+    """(title, body) of the office's city digest: a per-township table of counts, and the
+    files of the run that need a person (`notices`)."""
     c = office.counts
     escalated = [r for r in rows if r.escalated]
     title = f"南雄市扶贫数据质量日报（{zh_date(office.as_of)}）"
@@ -685,5 +734,9 @@ def digest_message(
     missing = list(unconfigured)
     if missing:
         lines.append("未配置预警渠道：" + "、".join(missing) + "。")
+    notices = list(notices)
+    if notices:
+        lines.append(f"需要处理的报送文件{len(notices)}份：")
+        lines += [f"{i}. {n.sentence(True)}" for i, n in enumerate(notices, 1)]
     lines.append("南雄市扶贫开发办公室数据核查系统（自动发送）")
     return scrub(title), scrub("\n".join(lines))

@@ -89,6 +89,23 @@ class NamedGrid(Protocol):
     grid: pl.DataFrame
 
 
+def is_hidden(sheet: NamedGrid) -> bool:
+    """A sheet the clerk hid (or a reader that does not know: visible).  Hidden sheets hold
+    old data: never the roster or the village sheet."""
+    return bool(getattr(sheet, "hidden", False))
+
+
+class HiddenRoster(Exception):
+    """The only roster in a workbook is on a hidden sheet."""
+
+    def __init__(self, sheet: str) -> None:
+        self.reason = (
+            f"花名册只在隐藏的工作表“{sheet}”中。隐藏的工作表视为旧数据，不予读取；"
+            "请将本期花名册放在可见的工作表中（或取消隐藏）后重新报送。"
+        )
+        super().__init__(self.reason)
+
+
 def _lookup(source: Source) -> dict[str, tuple[str, int]]:
     """normalised accepted header -> (key, priority: 0 canonical, 1 synonym)."""
     lookup: dict[str, tuple[str, int]] = {}
@@ -238,19 +255,25 @@ def _has_table(grid: pl.DataFrame, source: Source) -> bool:
 def find_roster_sheet(sheets: Sequence[NamedGrid]) -> NamedGrid | None:
     """The sheet named 花名册/人员, else the first with a recognisable roster header.
 
-    When none qualifies, the named (or first non-empty) sheet is returned all the same, so
-    that `locate_table` on it explains what is missing.  None only for a workbook without
-    sheets.
+    Hidden sheets are never taken.  When no visible sheet qualifies, the named (or first
+    non-empty) visible sheet is returned all the same, so that `locate_table` on it explains
+    what is missing; `HiddenRoster` when only a hidden sheet holds a roster.  None only for a
+    workbook without visible sheets.
     """
-    named = [s for s in sheets if "花名册" in s.name or "人员" in s.name]
-    others = [s for s in sheets if s not in named and not _is_village_sheet(s)]
+    visible = [s for s in sheets if not is_hidden(s)]
+    named = [s for s in visible if "花名册" in s.name or "人员" in s.name]
+    others = [s for s in visible if s not in named and not _is_village_sheet(s)]
     for sheet in [*named, *others]:
         if sheet.grid.height and _has_table(sheet.grid, ROSTER):
             return sheet
+    hidden = [s for s in sheets if is_hidden(s) and s.grid.height]
+    for sheet in hidden:
+        if _has_table(sheet.grid, ROSTER):
+            raise HiddenRoster(sheet.name)
     if named:
         return named[0]
-    non_empty = [s for s in sheets if s.grid.height]
-    return non_empty[0] if non_empty else (sheets[0] if sheets else None)
+    non_empty = [s for s in visible if s.grid.height]
+    return non_empty[0] if non_empty else (visible[0] if visible else None)
 
 
 def _is_village_sheet(sheet: NamedGrid) -> bool:
@@ -258,8 +281,8 @@ def _is_village_sheet(sheet: NamedGrid) -> bool:
 
 
 def find_village_sheet(sheets: Sequence[NamedGrid]) -> NamedGrid | None:
-    """The optional 贫困村情况表: a sheet whose name contains 村 and 情况."""
-    return next((s for s in sheets if _is_village_sheet(s)), None)
+    """The optional 贫困村情况表: a visible sheet whose name contains 村 and 情况."""
+    return next((s for s in sheets if _is_village_sheet(s) and not is_hidden(s)), None)
 
 
 def township_from_title(title: str | None) -> str | None:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import polars as pl
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
 from config.settings import load_divisions
-from transforms import headers, normalise
-from transforms.frames import ISSUE, conform
+from transforms import headers, normalise, submissions
+from transforms.frames import ISSUE, conform, empty
 from transforms.ids import mask_id_expr
+from transforms.issue_identity import SEP, file_key, issue_key
+from transforms.submissions import data_digest
 from transforms.text import fmt
 
 EXTRACTS: dict[str, tuple[str, Source]] = {
@@ -41,9 +44,11 @@ class Parsed:
 
     staged: dict[str, pl.DataFrame] = field(default_factory=dict)
     canonical: dict[str, pl.DataFrame] = field(default_factory=dict)
-    issues: pl.DataFrame | None = None  # found while reading (rows naming another township)
+    # Found while reading (rows naming another township, hidden sheets), contract ISSUE.
+    issues: pl.DataFrame = field(default_factory=lambda: empty(ISSUE))
     township_code: str | None = None
     notes: dict[str, object] = field(default_factory=dict)  # sheets used, unknown columns
+    claimed_date: date | None = None  # the date its title or file name says it is as of
 
     @property
     def rows_loaded(self) -> int:
@@ -51,7 +56,11 @@ class Parsed:
 
     @property
     def rows_reported(self) -> int:
-        return 0 if self.issues is None else self.issues.height
+        return int((self.issues["kind"] == "foreign_township").sum())
+
+    def digest(self) -> str:
+        """What the file says (`submissions.data_digest`): equal for the same data in new bytes."""
+        return data_digest({**self.canonical, "_read_issues": self.issues})
 
 
 class EmptyWorkbook(Exception):
@@ -89,7 +98,7 @@ def parse_township_workbook(
     The township is the one its 乡镇 column or title names; failing both, the one its file
     name names (`（乌迳镇）建档立卡贫困户人员信息表.xlsx`).
     """
-    roster_sheet = headers.find_roster_sheet(sheets)
+    roster_sheet = headers.find_roster_sheet(sheets)  # HiddenRoster: only a hidden one
     if roster_sheet is None:
         raise EmptyWorkbook()
     name, grid = roster_sheet.name, roster_sheet.grid
@@ -105,12 +114,19 @@ def parse_township_workbook(
     foreign = roster.filter(pl.col("township_code") != code)
     roster = roster.filter(pl.col("township_code") == code)
     out = Parsed(
-        township_code=code, notes={"roster_sheet": name, "unknown_columns": layout.unknown}
+        township_code=code,
+        notes={"roster_sheet": name, "unknown_columns": layout.unknown},
+        claimed_date=submissions.claimed_date(layout.title, file_name),
     )
     out.staged["roster"] = staged
     out.canonical["roster"] = roster
     out.canonical["household"] = households(roster)
-    out.issues = foreign_township_issues(foreign, code)
+    hidden = [s for s in sheets if headers.is_hidden(s) and s.grid.height]
+    out.issues = pl.concat(
+        [foreign_township_issues(foreign, code), hidden_sheet_issues(hidden, file_id, code)]
+    )
+    if hidden:
+        out.notes["hidden_sheets"] = [s.name for s in hidden]
 
     village_sheet = headers.find_village_sheet(sheets)
     if village_sheet is not None:
@@ -125,12 +141,20 @@ def parse_township_workbook(
 
 
 def parse_extract(
-    folder: str, grid: pl.DataFrame, layout: headers.TableLayout, file_id: int, sheet: str = ""
+    folder: str,
+    grid: pl.DataFrame,
+    layout: headers.TableLayout,
+    file_id: int,
+    sheet: str = "",
+    file_name: str = "",
 ) -> Parsed:
     """A 低保 roll, enrolment extract or settlement extract whose table was located."""
     kind, _ = EXTRACTS[folder]
     staged = headers.stage(grid, layout, file_id, sheet)
-    out = Parsed(notes={"unknown_columns": layout.unknown})
+    out = Parsed(
+        notes={"unknown_columns": layout.unknown},
+        claimed_date=submissions.claimed_date(layout.title, file_name),
+    )
     out.staged[kind] = staged
     out.canonical[kind] = NORMALISERS[kind](staged)
     return out
@@ -168,18 +192,18 @@ def foreign_township_issues(rows: pl.DataFrame, owner: str) -> pl.DataFrame:
     divisions = load_divisions()
     names = divisions.townships
     if rows.is_empty():
-        return conform(pl.DataFrame(), ISSUE)
-    out = rows.select(
-        kind=pl.lit("foreign_township"),
-        key=fmt(
-            "foreign_township|{}|{}|{}|乡镇", pl.col("file_id"), pl.col("sheet"), pl.col("row_no")
-        ),
+        return empty(ISSUE)
+    out = rows.with_columns(
+        kind=pl.lit("foreign_township"), column=pl.lit("乡镇"), township_code=pl.lit(owner)
+    ).select(
+        kind="kind",
+        key=issue_key("roster"),
         source=pl.lit("roster"),
         file_id="file_id",
         sheet="sheet",
         row_no="row_no",
-        column=pl.lit("乡镇"),
-        township_code=pl.lit(owner),
+        column="column",
+        township_code="township_code",
         village="village",
         household_id="household_id",
         value=pl.col("township"),
@@ -193,5 +217,33 @@ def foreign_township_issues(rows: pl.DataFrame, owner: str) -> pl.DataFrame:
         suggested_fix=pl.lit(
             "该人员如属其他乡镇，请由所属乡镇在本乡镇花名册中登记；如属本乡镇，请更正“乡镇”列。"
         ),
+    )
+    return conform(out, ISSUE)
+
+
+def hidden_sheet_issues(
+    hidden: Sequence[headers.NamedGrid], file_id: int, owner: str
+) -> pl.DataFrame:
+    """One issue per hidden sheet with content: never read (old data), and the clerk is told."""
+    if not hidden:
+        return empty(ISSUE)
+    out = pl.DataFrame(
+        {
+            "sheet": [s.name for s in hidden],
+            "rows": [s.grid.height for s in hidden],
+        },
+        schema={"sheet": pl.Utf8, "rows": pl.Int64},
+    ).with_columns(kind=pl.lit("hidden_sheet"), township_code=pl.lit(owner))
+    out = out.with_columns(
+        key=pl.concat_str([file_key("roster"), pl.col("sheet")], separator=SEP),
+        source=pl.lit("roster"),
+        file_id=pl.lit(file_id, pl.Int64),
+        value=pl.col("sheet"),
+        message=fmt(
+            "工作簿中有隐藏的工作表“{}”（{}行）。隐藏的工作表视为旧数据，未读取。",
+            pl.col("sheet"),
+            pl.col("rows"),
+        ),
+        suggested_fix=pl.lit("确认该表为旧数据后删除；如其中有本期数据，请移到可见的花名册中。"),
     )
     return conform(out, ISSUE)

@@ -487,12 +487,11 @@ def r03_dibao_missing(x: RuleInputs) -> pl.DataFrame:
         .otherwise(pl.lit("家庭成员均无劳动能力"))
     )
     detail = fmt(
-        "户编号{}（户主{}，{}）{}，应纳入低保或特困供养兜底，但截至{}民政名册中无任何成员在保。请会同民政部门核实办理。",
+        "户编号{}（户主{}，{}）{}，应纳入低保或特困供养兜底，但民政名册中无任何成员在保。请会同民政部门核实办理。",
         pl.col("household_id"),
         mask_name_expr(pl.col("head_name")),
         x.where(),
         why,
-        pl.lit(x.as_of.isoformat()),
     )
     return _household_finding(rows, "R03", detail)
 
@@ -589,11 +588,10 @@ def r14_unsafe_housing(x: RuleInputs) -> pl.DataFrame:
         return empty(FINDING)
     rows = x.households.filter(pl.col("active") & pl.col("housing").is_in(DANGEROUS))
     detail = fmt(
-        "户编号{}（{}）住房安全状况为“{}”，截至{}仍未改造（应于{}前完成）。请落实危房改造。",
+        "户编号{}（{}）住房安全状况为“{}”，仍未改造（应于{}前完成）。请落实危房改造。",
         pl.col("household_id"),
         x.where(),
         pl.col("housing"),
-        pl.lit(x.as_of.isoformat()),
         pl.lit(x.housing_deadline.isoformat()),
     )
     return _household_finding(rows, "R14", detail)
@@ -624,13 +622,12 @@ def r11_dibao_not_registered(x: RuleInputs) -> pl.DataFrame:
         village="village",
         household_id="family_id",
         detail=fmt(
-            "民政{}家庭（家庭编号{}，{}{}，共{}人）截至{}在保，但无一成员登记在建档立卡花名册中，疑似漏评。请核实是否符合建档立卡条件。",
+            "民政{}家庭（家庭编号{}，{}{}，共{}人）在保，但无一成员登记在建档立卡花名册中，疑似漏评。请核实是否符合建档立卡条件。",
             pl.col("category"),
             pl.col("family_id"),
             pl.col("township").fill_null(""),
             pl.col("village").fill_null(""),
             pl.col("n"),
-            pl.lit(x.as_of.isoformat()),
         ),
         evidence="evidence",
     )

@@ -38,12 +38,12 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     tuple_,
     update,
 )
 from sqlalchemy.engine import make_url
 
+from config.schema import READ_ISSUE_KINDS
 from transforms.intake import FOLDER_KINDS
 from warehouse import models
 from warehouse.bulk import (
@@ -76,6 +76,7 @@ __all__ = [
     "read_staged",
     "record_file",
     "record_file_issues",
+    "record_read_issues",
     "record_snapshot",
     "replace_rows",
     "run_lock",
@@ -84,7 +85,11 @@ __all__ = [
     "snapshots",
     "staged_document",
     "start_run",
-    "supersede_older",
+    "put_in_force",
+    "in_force_file",
+    "same_data_file",
+    "record_file_event",
+    "release_held",
     "table_schema",
     "transaction",
     "upgrade",
@@ -153,11 +158,37 @@ def alembic_config() -> Config:
     return cfg
 
 
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """The transaction migrations run in.  SQLite changes a table's constraints by rebuilding
+    it (Alembic's batch mode), which foreign keys referring to the table would refuse: they
+    are switched off around the transaction (SQLite ignores the switch inside one) and every
+    reference is checked before it commits."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        driver: Any = conn.connection.driver_connection
+        if sqlite:
+            driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"migration left {len(broken)} row(s) referring to nothing, "
+                            f"e.g. {broken[:3]}"
+                        )
+        finally:
+            if sqlite:
+                driver.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
     """Bring the database to `revision` (alembic upgrade head), programmatically."""
     engine = connect(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
-        with engine.begin() as conn:
+        with migration_transaction(engine) as conn:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
@@ -247,28 +278,80 @@ def set_file_status(
         )
 
 
-def supersede_older(bind: Bind, file_id: int) -> list[int]:
-    """Mark accepted files that `file_id` replaces as superseded; returns their ids.
+# Sources whose newest submission replaces the whole of the earlier ones (a township's
+# roster, the 低保 roll); enrolment (per year) and settlements (per 结算编号) are only partly
+# replaced and their files stay accepted, `current` picking their rows.
+REPLACING = ("townships", "dibao")
 
-    A township workbook replaces the township's earlier workbooks; a 低保 roll replaces the
-    earlier rolls.  Enrolment and settlement files are only partly replaced (per year, per
-    settlement) and stay accepted; `current` picks their rows.
-    """
+
+def _scope(files: Table, source: str, township_code: str | None) -> list[Any]:
+    """The files a submission of `source` competes with: a roster with its township's."""
+    where = [files.c.source == source]
+    if source == "townships":
+        where.append(files.c.township_code == township_code)
+    return where
+
+
+def in_force_file(bind: Bind, source: str, township_code: str | None) -> dict[str, Any] | None:
+    """The accepted file in force of a replacing source (a township's roster, the 低保 roll):
+    the one put in force last (highest `seq`); None if there is none."""
+    files = models.table("source_file")
+    with connection(bind) as conn:
+        row = (
+            conn.execute(
+                select(files)
+                .where(*_scope(files, source, township_code), files.c.status == "accepted")
+                .order_by(files.c.seq.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return None if row is None else dict(row)
+
+
+def same_data_file(
+    bind: Bind, source: str, township_code: str | None, digest: str
+) -> dict[str, Any] | None:
+    """The accepted file whose data a new submission repeats (same `data_digest`): for a
+    replacing source only the file in force counts (the same data as an older version is a
+    change back, not a repeat)."""
+    if source in REPLACING:
+        found = in_force_file(bind, source, township_code)
+        return found if found is not None and found["data_digest"] == digest else None
+    files = models.table("source_file")
+    with connection(bind) as conn:
+        row = (
+            conn.execute(
+                select(files)
+                .where(
+                    files.c.source == source,
+                    files.c.status == "accepted",
+                    files.c.data_digest == digest,
+                )
+                .order_by(files.c.seq.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return None if row is None else dict(row)
+
+
+def put_in_force(bind: Bind, file_id: int) -> list[int]:
+    """Make `file_id` the newest submission of its source (status accepted, the next `seq`)
+    and mark the accepted files it replaces superseded; returns their ids."""
     files = models.table("source_file")
     with transaction(bind) as conn:
         new = conn.execute(select(files).where(files.c.id == file_id)).mappings().one()
-        if new["source"] not in ("townships", "dibao"):
+        seq = conn.execute(select(func.coalesce(func.max(files.c.seq), 0))).scalar_one() + 1
+        conn.execute(update(files).where(files.c.id == file_id).values(status="accepted", seq=seq))
+        if new["source"] not in REPLACING:
             return []
-        same_township = (
-            files.c.township_code == new["township_code"]
-            if new["source"] == "townships"
-            else true()
-        )
         older = and_(
-            files.c.source == new["source"],
+            *_scope(files, new["source"], new["township_code"]),
             files.c.status == "accepted",
-            files.c.id < file_id,
-            same_township,
+            files.c.id != file_id,
         )
         ids = list(conn.execute(select(files.c.id).where(older).order_by(files.c.id)).scalars())
         if ids:
@@ -278,6 +361,36 @@ def supersede_older(bind: Bind, file_id: int) -> list[int]:
                 .values(status="superseded", reason=f"已被更新的报送替代（文件 #{file_id}）")
             )
     return ids
+
+
+def record_file_event(
+    bind: Bind, file_id: int, event: str, detail: str | None, run_id: int | None = None
+) -> None:
+    """Note what happened to a submission (held for the office, released by it)."""
+    events = models.table("source_file_event")
+    with transaction(bind) as conn:
+        conn.execute(
+            insert(events).values(
+                file_id=file_id, run_id=run_id, at=_now(), event=event, detail=detail
+            )
+        )
+
+
+def release_held(bind: Bind, file_id: int, detail: str) -> list[int]:
+    """The office's decision: a held submission goes in force (replacing what is in force
+    now), and the release is recorded; returns the ids it supersedes.  Its rows are
+    validated by the next run (`files_to_validate`)."""
+    files = models.table("source_file")
+    with transaction(bind) as conn:
+        status = conn.execute(select(files.c.status).where(files.c.id == file_id)).scalar()
+        if status != "held":
+            raise ValueError(f"file #{file_id} is {status or 'unknown'}, not held")
+        conn.execute(
+            update(files).where(files.c.id == file_id).values(reason=None, validated_with=None)
+        )
+        replaced = put_in_force(conn, file_id)
+        record_file_event(conn, file_id, "released", detail)
+    return replaced
 
 
 def _check_columns(table: str, cols: dict[str, Any]) -> None:
@@ -291,18 +404,29 @@ def _check_columns(table: str, cols: dict[str, Any]) -> None:
 CURRENT_KINDS = ("roster", "village", "household", "dibao", "enrolment", "settlement")
 
 
-def current(bind: Bind, kind: str) -> pl.DataFrame:
-    """The canonical rows in force now, in the `transforms.frames` contract of `kind`.
+def current(
+    bind: Bind, kind: str, year: int | None = None, columns: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """The canonical rows in force now, in the `transforms.frames` contract of `kind` (or
+    only `columns` of it).
 
-    roster, village, household: the latest accepted workbook of each township.
-    dibao: the latest accepted roll.  enrolment: per 参保年度, the latest accepted file holding
-    that year (rows without a year are in force nowhere).  settlement: every accepted file,
-    the latest file winning per 结算编号 (rows without one are in force nowhere).
-    "Latest" is the highest source_file.id among accepted files; workbooks whose township
-    is unknown (township_code NULL) count as one township.
+    roster, village, household: the newest accepted workbook of each township.
+    dibao: the newest accepted roll.  enrolment: per 参保年度, the newest accepted file holding
+    that year (rows without a year are in force nowhere; `year`: that year's rows only).
+    settlement: every accepted file, the newest file winning per 结算编号 (rows without one
+    are in force nowhere).  "Newest" is the file put in force last (`source_file.seq`:
+    arrival order, or the office's release of a held submission).
     """
     stmt, rows, order = _in_force(kind)
-    return read_frame(bind, stmt.order_by(*order), schema=table_schema(rows.name))
+    if year is not None:
+        if kind != "enrolment":
+            raise ValueError(f"only enrolment is in force per year, not {kind!r}")
+        stmt = stmt.where(rows.c.year == year)
+    schema = table_schema(rows.name)
+    if columns is not None:
+        stmt = stmt.with_only_columns(*(rows.c[c] for c in columns))
+        schema = {c: schema[c] for c in columns}
+    return read_frame(bind, stmt.order_by(*order), schema=schema)
 
 
 def _in_force(kind: str) -> tuple[Select[Any], Table, list[Any]]:
@@ -317,43 +441,50 @@ def _in_force(kind: str) -> tuple[Select[Any], Table, list[Any]]:
     else:
         rows = models.table(models.CANONICAL_TABLES[kind])
         order = [rows.c.file_id, rows.c.sheet, rows.c.row_no]
-    if kind in ("roster", "village", "household"):
-        latest = (
-            select(func.max(files.c.id))
-            .where(accepted, files.c.source == "townships")
-            .group_by(files.c.township_code)
-        )
-        stmt = select(rows).where(rows.c.file_id.in_(latest.scalar_subquery()))
-    elif kind == "dibao":
-        latest = select(func.max(files.c.id)).where(accepted, files.c.source == "dibao")
-        stmt = select(rows).where(rows.c.file_id == latest.scalar_subquery())
+    if kind in ("roster", "village", "household", "dibao"):
+        source = "dibao" if kind == "dibao" else "townships"
+        newest = select(func.max(files.c.seq)).where(accepted, files.c.source == source)
+        if source == "townships":
+            newest = newest.group_by(files.c.township_code)
+        in_force = select(files.c.id).where(accepted, files.c.seq.in_(newest.scalar_subquery()))
+        stmt = select(rows).where(rows.c.file_id.in_(in_force.scalar_subquery()))
     elif kind == "enrolment":
         years = select(rows.c.year, rows.c.file_id).distinct().subquery()
-        winners = (
-            select(years.c.year, func.max(years.c.file_id).label("file_id"))
+        holding = (
+            select(years.c.year, years.c.file_id, files.c.seq)
             .join(files, files.c.id == years.c.file_id)
             .where(accepted)
-            .group_by(years.c.year)
             .subquery()
+        )
+        newest = select(holding.c.year, func.max(holding.c.seq)).group_by(holding.c.year)
+        winners = select(holding.c.year, holding.c.file_id).where(
+            tuple_(holding.c.year, holding.c.seq).in_(newest)
         )
         # A row-value IN, not a join: SQLite then reads the rows in primary-key order, which
         # is `order`, instead of sorting 1.26M rows (CREATE TABLE AS 2.1 s against 4.0 s).
-        stmt = select(rows).where(
-            tuple_(rows.c.year, rows.c.file_id).in_(select(winners.c.year, winners.c.file_id))
-        )
+        stmt = select(rows).where(tuple_(rows.c.year, rows.c.file_id).in_(winners))
     else:
-        winners = (
-            select(rows.c.settlement_id, func.max(rows.c.file_id).label("file_id"))
+        ranked = (
+            select(rows.c.settlement_id, rows.c.file_id, files.c.seq)
             .join(files, files.c.id == rows.c.file_id)
             .where(accepted, rows.c.settlement_id.is_not(None))
-            .group_by(rows.c.settlement_id)
+            .subquery()
+        )
+        best = (
+            select(ranked.c.settlement_id, func.max(ranked.c.seq).label("seq"))
+            .group_by(ranked.c.settlement_id)
+            .subquery()
+        )
+        latest = (
+            select(best.c.settlement_id, files.c.id.label("file_id"))
+            .join(files, files.c.seq == best.c.seq)
             .subquery()
         )
         stmt = select(rows).join(
-            winners,
+            latest,
             and_(
-                rows.c.settlement_id == winners.c.settlement_id,
-                rows.c.file_id == winners.c.file_id,
+                rows.c.settlement_id == latest.c.settlement_id,
+                rows.c.file_id == latest.c.file_id,
             ),
         )
     return stmt, rows, order
@@ -405,19 +536,37 @@ def record_file_issues(
     bind: Bind, file_ids: Sequence[int], issues: pl.DataFrame, fingerprint: str
 ) -> int:
     """Replace what validation found in `file_ids` with `issues` (contract ISSUE, rows of
-    those files only) and mark the files validated with `fingerprint`; returns the count."""
+    those files only) and mark the files validated with `fingerprint`; returns the count.
+    What was found while reading the files (`READ_ISSUE_KINDS`) stays.  A problem found on
+    several rows of a file (a row typed twice) is one issue, seen on its first row."""
     table = models.table("file_issue")
     files = models.table("source_file")
     ids = sorted(set(file_ids))
     unknown = set(issues["file_id"].unique().to_list()) - set(ids) if issues.height else set()
     if unknown:
         raise ValueError(f"issues of files {sorted(unknown)} not among {ids}")
+    if issues.height and issues["kind"].is_in(READ_ISSUE_KINDS).any():
+        raise ValueError(f"validation cannot report {READ_ISSUE_KINDS}: they are found reading")
     with transaction(bind) as conn:
-        conn.execute(delete(table).where(table.c.file_id.in_(ids)))
+        conn.execute(
+            delete(table).where(table.c.file_id.in_(ids), table.c.kind.not_in(READ_ISSUE_KINDS))
+        )
         if issues.height:
-            write_frame(conn, "file_issue", issues.unique("key", keep="first", maintain_order=True))
+            write_frame(conn, "file_issue", issues.unique(["file_id", "key"], maintain_order=True))
         conn.execute(update(files).where(files.c.id.in_(ids)).values(validated_with=fingerprint))
     return issues.height
+
+
+def record_read_issues(bind: Bind, file_id: int, issues: pl.DataFrame) -> int:
+    """Keep what was found while reading a file (rows of another township, hidden sheets:
+    `READ_ISSUE_KINDS`); in force while the file is."""
+    if issues.height and not issues["kind"].is_in(READ_ISSUE_KINDS).all():
+        raise ValueError(f"only {READ_ISSUE_KINDS} are found while reading")
+    rows = issues.with_columns(file_id=pl.lit(file_id, pl.Int64)).unique("key", maintain_order=True)
+    with transaction(bind) as conn:
+        if rows.height:
+            write_frame(conn, "file_issue", rows)
+    return rows.height
 
 
 def files_to_validate(bind: Bind, fingerprint: str) -> dict[str, list[int]]:
@@ -452,8 +601,11 @@ def canonical_of(bind: Bind, kind: str, file_ids: Sequence[int]) -> pl.DataFrame
 
 
 def issues_in_force(bind: Bind) -> pl.DataFrame:
-    """The data-quality issues validation found whose row is in force now (see `current`)."""
+    """The data-quality issues whose row is in force now (see `current`), and what was found
+    reading the files in force; one row per key (the same problem in two files in force is
+    one problem, seen last in the newer file)."""
     found = models.table("file_issue")
+    suite = found.c.kind.not_in(READ_ISSUE_KINDS)
     parts = []
     for kind in models.CANONICAL_TABLES:
         stmt, rows, _ = _in_force(kind)
@@ -462,9 +614,16 @@ def issues_in_force(bind: Bind) -> pl.DataFrame:
             rows.c.sheet == func.coalesce(found.c.sheet, ""),  # an issue has no sheet for CSV
             rows.c.row_no == found.c.row_no,
         )
-        parts.append(select(found).where(found.c.source == kind, exists(same_row)))
+        parts.append(select(found).where(found.c.source == kind, suite, exists(same_row)))
+        same_file = stmt.with_only_columns(literal(1)).where(rows.c.file_id == found.c.file_id)
+        parts.append(select(found).where(found.c.source == kind, ~suite, exists(same_file)))
     union = parts[0].union_all(*parts[1:]).subquery()
-    return read_frame(bind, select(union).order_by(union.c.key), schema=table_schema("file_issue"))
+    frame = read_frame(
+        bind,
+        select(union).order_by(union.c.key, union.c.file_id.desc()),
+        schema=table_schema("file_issue"),
+    )
+    return frame.unique("key", keep="first", maintain_order=True)
 
 
 # --- consistent reads and the run lock ------------------------------------------------------

@@ -61,7 +61,18 @@ FLOWS = ("nightly", "report", "alerts", "snapshot")
 RUN_STATUSES = ("running", "succeeded", "failed", "needs_attention")
 FILE_SOURCES = ("townships", "dibao", "insurance", "claims")
 # "loading": recorded, rows being written; a crash leaves it so and the next run starts it again.
-FILE_STATUSES = ("loading", "accepted", "quarantined", "rejected", "superseded", "duplicate")
+# "duplicate": the same data as the file in force in new bytes (re-saved, renamed, re-encoded).
+# "held": stored but not in force until the office releases it (it would gut the register).
+FILE_STATUSES = (
+    "loading",
+    "accepted",
+    "quarantined",
+    "rejected",
+    "superseded",
+    "duplicate",
+    "held",
+)
+FILE_EVENTS = ("held", "released")
 LIFECYCLE_STATUSES = ("open", "resolved")
 LIFECYCLE_EVENTS = ("opened", "resolved", "reopened")
 LINK_SOURCES = ("roster", "dibao", "enrolment", "settlement")
@@ -122,6 +133,28 @@ class SourceFile(Base):
     sheets: Mapped[str | None]  # JSON: what was found in the file
     # Fingerprint of the expectation suites its rows were last validated with (file_issue).
     validated_with: Mapped[str | None] = mapped_column(String(64))
+    # When the file was put in force, as a number that only grows: the newest submission of
+    # a source is the one with the highest seq (arrival order, or the office's release).
+    seq: Mapped[int | None] = mapped_column(unique=True)
+    # SHA-256 of its rows as read (`transforms.submissions.data_digest`): new bytes with the
+    # same data (re-saved, renamed, re-encoded) are known by it.
+    data_digest: Mapped[str | None] = mapped_column(String(64))
+    # The date the submission says its data is as of (title row, else file name), if any.
+    data_date: Mapped[date | None]
+
+
+class SourceFileEvent(Base):
+    """What happened to a submission beyond its arrival: held for the office, released."""
+
+    __tablename__ = "source_file_event"
+    __table_args__ = (CheckConstraint(_in("event", FILE_EVENTS), name="event"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("source_file.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None]  # Chinese: why held, who released and why
 
 
 # --- staged and canonical tables, from the frame contracts -----------------------------------
@@ -346,18 +379,20 @@ class DqIssue(LifecycleColumns, Base):
 
 
 class FileIssue(Base):
-    """What the expectation suites found in one file's canonical rows (contract
-    `transforms.frames.ISSUE`), kept so that a file is validated once, when it arrives, and
-    again only when the suites change (`source_file.validated_with`).  The nightly run's
-    data-quality issues are the rows here whose source row is in force."""
+    """What was found in one file (contract `transforms.frames.ISSUE`): by the expectation
+    suites in its canonical rows, kept so that a file is validated once, when it arrives, and
+    again only when the suites change (`source_file.validated_with`); and while reading it
+    (rows of another township, hidden sheets).  The nightly run's data-quality issues are the
+    rows here whose source row (or, for what was found while reading, file) is in force.
+    The same problem in two files has the same key."""
 
     __tablename__ = "file_issue"
-    __table_args__ = (Index(None, "file_id"),)
+    __table_args__ = (PrimaryKeyConstraint("file_id", "key"),)
 
-    key: Mapped[str] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("source_file.id"))
+    key: Mapped[str]
     kind: Mapped[str] = mapped_column(String(32))
     source: Mapped[str | None] = mapped_column(String(16))
-    file_id: Mapped[int] = mapped_column(ForeignKey("source_file.id"))
     sheet: Mapped[str | None]
     row_no: Mapped[int | None]
     column: Mapped[str | None]

@@ -13,12 +13,6 @@ from transforms.frames import CANONICAL, conform
 ZHUJI = "440282113"  # 珠玑镇
 WUJING = "440282100"  # 乌迳镇
 FILE_ID = 7
-FILES = {
-    FILE_ID: "townships/珠玑镇_2017.xlsx",
-    8: "dibao/低保名册.csv",
-    9: "insurance/参保.csv",
-    10: "claims/结算.csv",
-}
 SHEET = "花名册"
 
 HEAD_ID = ids.make_id("440282", date(1961, 4, 12), 31)  # odd: 男

@@ -13,7 +13,7 @@ import polars as pl
 
 from expectations import adapter, run, suites
 from expectations.custom import resident_id_valid, sex_from_resident_id
-from tests.expectations.builders import FILES, HEAD_ID, LEGACY15, clean_rows, person, roster
+from tests.expectations.builders import HEAD_ID, LEGACY15, clean_rows, person, roster
 from transforms import ids
 
 
@@ -83,11 +83,9 @@ def test_sql_engine_reports_the_same_issues(tmp_path: Path) -> None:
         )
     )
     frame = roster(rows)
-    expected = run.validate("roster", frame, FILES)
+    expected = run.validate("roster", frame)
     _stage(run.prepare("roster", frame), tmp_path / "w.db", "roster_person")
-    got = run.validate_sql(
-        "roster", frame, FILES, f"sqlite:///{tmp_path / 'w.db'}", "roster_person"
-    )
+    got = run.validate_sql("roster", frame, f"sqlite:///{tmp_path / 'w.db'}", "roster_person")
     assert expected.height >= 6
     assert got.sort("key").equals(expected.sort("key"))
 

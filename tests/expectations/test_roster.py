@@ -19,9 +19,9 @@ import pytest
 from expectations import validate
 from tests.expectations.builders import (
     FILE_ID,
-    FILES,
     HEAD_ID,
     SHEET,
+    SPOUSE_ID,
     ZHUJI,
     clean_rows,
     person,
@@ -128,7 +128,7 @@ def _combined() -> tuple[pl.DataFrame, dict[str, int]]:
 @pytest.fixture(scope="module")
 def combined() -> pl.DataFrame:
     frame, _ = _combined()
-    return validate("roster", frame, FILES)
+    return validate("roster", frame)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_same_household_id_in_two_townships_is_two_households(
 
 def test_invalid_value_names_file_sheet_row_column_and_allowed_values() -> None:
     """Run alone, so the message and key are exactly what a clerk sees."""
-    issue = only(validate("roster", roster(mutate((1, {"labour": "劳力"}))), FILES))
+    issue = only(validate("roster", roster(mutate((1, {"labour": "劳力"})))))
     assert (issue["file_id"], issue["sheet"], issue["row_no"]) == (FILE_ID, SHEET, 6)
     assert (issue["kind"], issue["column"], issue["source"]) == (
         "invalid_value",
@@ -180,7 +180,7 @@ def test_invalid_value_names_file_sheet_row_column_and_allowed_values() -> None:
         "（普通劳动力、技能劳动力、弱劳动力或半劳动力、丧失劳动力、无劳动力）"
     )
     assert "普通劳动力" in issue["suggested_fix"]
-    assert issue["key"] == "invalid_value|townships/珠玑镇_2017.xlsx|花名册|6|劳动技能"
+    assert issue["key"] == f"roster|invalid_value|{ZHUJI}|H1|{SPOUSE_ID}|劳动技能"
     assert (issue["township_code"], issue["village"], issue["household_id"]) == (
         ZHUJI,
         "珠玑村",
@@ -294,7 +294,7 @@ def test_exited_without_exit_year(results: dict[str, pl.DataFrame]) -> None:
 def test_two_heads_in_one_household(results: dict[str, pl.DataFrame]) -> None:
     issue = only(results["two_heads"])
     assert place(issue) == ("household_head", 5, "与户主关系")
-    assert issue["key"] == "household_head|two_heads.H1"
+    assert issue["key"] == f"roster|household_head|{ZHUJI}|two_heads.H1||与户主关系"
     assert issue["household_id"] == "H1"
     assert "登记了2名户主" in issue["message"]
 
@@ -308,7 +308,7 @@ def test_dead_head_leaves_household_without_head(results: dict[str, pl.DataFrame
 def test_family_size_not_matching_members(results: dict[str, pl.DataFrame]) -> None:
     issue = only(results["family_size"])
     assert (issue["kind"], issue["column"]) == ("family_size_mismatch", "家庭人口")
-    assert issue["key"] == "family_size_mismatch|family_size.H1"
+    assert issue["key"] == f"roster|family_size_mismatch|{ZHUJI}|family_size.H1||家庭人口"
     assert "填写为3人，但花名册列出2人" in issue["message"]
 
 
@@ -331,4 +331,4 @@ def test_keys_are_unique_and_stable(combined: pl.DataFrame) -> None:
     keys = combined["key"].to_list()
     assert len(set(keys)) == len(keys)
     frame, _ = _combined()
-    assert keys == validate("roster", frame, FILES)["key"].to_list()
+    assert keys == validate("roster", frame)["key"].to_list()

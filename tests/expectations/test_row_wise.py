@@ -15,7 +15,7 @@ from great_expectations.expectations.row_conditions import Column
 from config import schema
 from expectations import adapter, context, run, suites
 from tests.expectations import test_roster, test_sources
-from tests.expectations.builders import FILES, frame
+from tests.expectations.builders import frame
 
 S = test_sources
 BAD_CHECK = S.ID_B[:17] + ("0" if S.ID_B[17] != "0" else "1")
@@ -110,8 +110,8 @@ def test_deduplicated_run_finds_the_rows_of_the_full_run(kind: str) -> None:
     assert default == expected
     assert never == expected
     assert all(rows == sorted(rows) for rows in every.values())
-    assert adapter.issues_from_hits(suite, every, prepared, FILES).equals(
-        adapter.issues_from_hits(suite, expected, prepared, FILES)
+    assert adapter.issues_from_hits(suite, every, prepared).equals(
+        adapter.issues_from_hits(suite, expected, prepared)
     )
     # Not vacuous: several checks fail, a costly (deduplicated by default) one among them,
     # and every row-wise group has repeated tuples.
@@ -220,9 +220,9 @@ def test_gx_does_not_fingerprint_pandas_batches() -> None:
 
 def test_validate_output_is_unchanged_by_deduplication() -> None:
     enrolment = _enrolment()
-    issues = run.validate("enrolment", enrolment, FILES)
+    issues = run.validate("enrolment", enrolment)
     suite = suites.build("enrolment")
     prepared = run.prepare("enrolment", enrolment)
-    reference = adapter.issues_from_hits(suite, run.run_whole(suite, prepared), prepared, FILES)
+    reference = adapter.issues_from_hits(suite, run.run_whole(suite, prepared), prepared)
     assert issues.height >= 9
     assert issues.equals(reference)

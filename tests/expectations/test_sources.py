@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from expectations import validate
-from tests.expectations.builders import FILES, ZHUJI, frame
+from tests.expectations.builders import ZHUJI, frame
 from transforms import ids
 
 ID_A = ids.make_id("440282", date(1950, 6, 1), 15)
@@ -102,10 +102,10 @@ def kinds(issues: pl.DataFrame) -> list[tuple[str, int, str]]:
 
 
 def test_clean_rows_of_every_source_have_no_issues() -> None:
-    assert validate("dibao", frame("dibao", [dibao_row()]), FILES).height == 0
-    assert validate("enrolment", frame("enrolment", [enrolment_row()]), FILES).height == 0
-    assert validate("settlement", frame("settlement", [settlement_row()]), FILES).height == 0
-    assert validate("village", frame("village", [village_row()]), FILES).height == 0
+    assert validate("dibao", frame("dibao", [dibao_row()])).height == 0
+    assert validate("enrolment", frame("enrolment", [enrolment_row()])).height == 0
+    assert validate("settlement", frame("settlement", [settlement_row()])).height == 0
+    assert validate("village", frame("village", [village_row()])).height == 0
 
 
 def test_dibao_issues() -> None:
@@ -115,7 +115,7 @@ def test_dibao_issues() -> None:
         dibao_row(row_no=4, family_id=" ", id_raw=ID_B[:17] + ("0" if ID_B[17] != "0" else "1")),
         dibao_row(row_no=5, stop_date=None, stop_date_raw="2017.13.45", status="停保"),
     ]
-    issues = validate("dibao", frame("dibao", rows), FILES)
+    issues = validate("dibao", frame("dibao", rows))
     assert kinds(issues) == [
         ("bad_date", 3, "起始日期"),
         ("bad_date", 5, "停保日期"),
@@ -125,7 +125,7 @@ def test_dibao_issues() -> None:
     ]
     bad_date = issues.filter(pl.col("row_no") == 3, pl.col("kind") == "bad_date").row(0, named=True)
     assert bad_date["message"] == "第3行「起始日期」填写为“五月”，无法识别为日期"
-    assert bad_date["key"] == "bad_date|dibao/低保名册.csv||3|起始日期"
+    assert bad_date["key"] == f"dibao|bad_date|DB001|{ID_A}|起始日期"
     assert bad_date["township_code"] == ZHUJI
     assert bad_date["household_id"] == "DB001"
 
@@ -138,7 +138,7 @@ def test_enrolment_issues_and_township_routing() -> None:
         enrolment_row(row_no=5, name=None, name_raw=None, township="乌迳"),
         enrolment_row(row_no=6, id_raw="440282500601151"),  # legacy 15: fine
     ]
-    issues = validate("enrolment", frame("enrolment", rows), FILES)
+    issues = validate("enrolment", frame("enrolment", rows))
     assert kinds(issues) == [
         ("excel_mangled_id", 4, "证件号码"),
         ("invalid_value", 3, "参保状态"),
@@ -149,9 +149,7 @@ def test_enrolment_issues_and_township_routing() -> None:
 
 
 def test_settlement_amount_blank_or_unreadable() -> None:
-    issues = validate(
-        "settlement", frame("settlement", [settlement_row(eligible_cost=None)]), FILES
-    )
+    issues = validate("settlement", frame("settlement", [settlement_row(eligible_cost=None)]))
     issue = issues.row(0, named=True)
     assert (issue["kind"], issue["column"]) == ("required_missing", "政策范围内费用")
     assert issue["message"] == "第2行「政策范围内费用」为空或无法识别"
@@ -164,7 +162,7 @@ def test_village_sheet_issues() -> None:
         village_row(row_no=5, village="乌迳村委会", toilet_rate=130.0),
         village_row(row_no=6, village="聪辈村委会", unit_type="省委", is_poor=None),
     ]
-    issues = validate("village", frame("village", rows), FILES)
+    issues = validate("village", frame("village", rows))
     assert kinds(issues) == [
         ("invalid_value", 5, "卫生厕所普及率"),
         ("invalid_value", 6, "单位类型"),
@@ -174,6 +172,6 @@ def test_village_sheet_issues() -> None:
 
 
 def test_empty_frame_gives_empty_issues() -> None:
-    issues = validate("enrolment", frame("enrolment", []), FILES)
+    issues = validate("enrolment", frame("enrolment", []))
     assert issues.height == 0
     assert "message" in issues.columns

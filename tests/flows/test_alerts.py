@@ -171,6 +171,7 @@ class Warehouse:
                 sha256=f"{i:064d}",
                 size=1,
                 status="accepted",
+                seq=i,
                 township_code=code,
             )
             for i, (code, name) in enumerate(

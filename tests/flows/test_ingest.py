@@ -39,7 +39,7 @@ def warehouse(tmp_path: Path) -> tuple[Engine, Settings, int]:
 
 def test_every_file_is_stored_staged_and_validated_once(inbox: Path, warehouse) -> None:
     engine, settings, run_id = warehouse
-    outcomes = ingest_inbox(engine, settings, inbox, run_id, AS_OF)
+    outcomes = ingest_inbox(engine, settings, inbox, run_id)
     accepted = [o for o in outcomes if o.status == "accepted"]
     assert len(accepted) >= 21
 
@@ -91,7 +91,7 @@ def test_a_second_copy_in_the_same_inbox_is_a_duplicate(
     shutil.copytree(inbox / "dibao", copy / "dibao")
     first = next((copy / "dibao").iterdir())
     shutil.copy(first, copy / "dibao" / f"副本-{first.name}")
-    outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    outcomes = ingest_inbox(engine, settings, copy, run_id)
     assert sorted(o.status for o in outcomes) == ["accepted", "duplicate"]
     loaded = next(o for o in outcomes if o.status == "accepted")
     assert db.current(engine, "dibao").height == loaded.rows_loaded
@@ -116,16 +116,16 @@ def test_a_file_is_stored_whole_or_not_at_all(
     def broken(*args, **kwargs):  # the last step of storing a file
         raise OSError("disk went away")
 
-    monkeypatch.setattr(db, "supersede_older", broken)
+    monkeypatch.setattr(db, "put_in_force", broken)
     with pytest.raises(OSError):
-        ingest_inbox(engine, settings, copy, run_id, AS_OF)
+        ingest_inbox(engine, settings, copy, run_id)
     files = db.read_frame(engine, "source_file")
     assert set(files["status"]) == {"loading"}
     for table in ("settlement", "staged_rows", "file_issue"):
         assert db.read_frame(engine, table).is_empty(), table
 
     monkeypatch.undo()  # the next run takes the files up again
-    outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    outcomes = ingest_inbox(engine, settings, copy, run_id)
     assert {o.status for o in outcomes} == {"accepted"}
     assert db.current(engine, "settlement").height > 0
 
@@ -148,7 +148,7 @@ def test_the_biggest_source_is_parsed_in_its_own_lane_and_every_folder_keeps_its
 
     monkeypatch.setattr(ingest, "parse_registered", spy_parse)
     monkeypatch.setattr(ingest, "store", spy_store)
-    outcomes = ingest_inbox(engine, settings, inbox, run_id, AS_OF)
+    outcomes = ingest_inbox(engine, settings, inbox, run_id)
 
     taken = [p.relative_to(inbox).as_posix() for _, p in biggest_first(inbox)]
     assert [o.rel_path for o in outcomes] == taken  # outcomes in the order taken
@@ -176,11 +176,11 @@ def test_a_failure_in_the_parser_lane_fails_the_run_and_the_next_run_takes_the_f
 
     monkeypatch.setattr(ingest, "parse", unreadable_disk)
     with pytest.raises(OSError):
-        ingest_inbox(engine, settings, copy, run_id, AS_OF)
+        ingest_inbox(engine, settings, copy, run_id)
     assert _status_by_source(engine) == {"insurance": "loading", "dibao": "accepted"}
 
     monkeypatch.undo()
-    outcomes = ingest_inbox(engine, settings, copy, run_id, AS_OF)
+    outcomes = ingest_inbox(engine, settings, copy, run_id)
     assert {o.source: o.status for o in outcomes} == {"insurance": "accepted", "dibao": "duplicate"}
     assert db.current(engine, "enrolment").height > 0
 
@@ -201,7 +201,7 @@ def test_a_failure_on_the_flows_thread_still_lets_the_parser_lane_store_what_it_
 
     monkeypatch.setattr(ingest, "parse", slow_enrolment_failing_dibao)
     with pytest.raises(OSError):
-        ingest_inbox(engine, settings, copy, run_id, AS_OF)
+        ingest_inbox(engine, settings, copy, run_id)
     assert _status_by_source(engine) == {"insurance": "accepted", "dibao": "loading"}
     enrolment = db.read_frame(engine, "source_file").filter(pl.col("source") == "insurance")
     staged = db.read_staged(engine, enrolment["id"].item(), "enrolment")

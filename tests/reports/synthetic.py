@@ -254,6 +254,7 @@ def load_warehouse(engine: Engine, data: dict[str, Any]) -> None:
         db.record_file(
             engine,
             id=i + 1,
+            seq=i + 1,
             source="townships",
             name=f"{div.short_name(code)}花名册.xlsx",
             rel_path=f"townships/{code}.xlsx",
@@ -268,6 +269,7 @@ def load_warehouse(engine: Engine, data: dict[str, Any]) -> None:
     db.record_file(
         engine,
         id=20,
+        seq=20,
         source="dibao",
         name="低保名册.csv",
         rel_path="dibao/db.csv",
@@ -281,6 +283,7 @@ def load_warehouse(engine: Engine, data: dict[str, Any]) -> None:
     db.record_file(
         engine,
         id=30,
+        seq=30,
         source="insurance",
         name="参保名册.csv",
         rel_path="insurance/cb.csv",

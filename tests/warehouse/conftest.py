@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from warehouse import db
 
@@ -28,9 +28,15 @@ def run_id(engine: Engine) -> int:
 
 
 def add_file(engine: Engine, source: str, township_code: str | None = None, **cols) -> int:
-    """Record an accepted file of `source` with a fresh hash."""
+    """Record an accepted file of `source` with a fresh hash, put in force in the order
+    recorded (its `seq`; accepted files of a source are not superseded here)."""
     n = next(_sha)
     cols.setdefault("status", "accepted")
+    if cols["status"] in ("accepted", "superseded") and "seq" not in cols:
+        with engine.connect() as conn:
+            cols["seq"] = conn.execute(
+                text("SELECT coalesce(max(seq), 0) + 1 FROM source_file")
+            ).scalar()
     return db.record_file(
         engine,
         source=source,

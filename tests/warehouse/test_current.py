@@ -69,8 +69,8 @@ def test_newer_workbook_replaces_only_its_township(engine: Engine) -> None:
     assert sorted(db.current(engine, "village")["file_id"]) == sorted([new, other])
     assert sorted(db.current(engine, "household")["household_id"]) == ["WJ1", "WJ3", "WJ4", "ZJ1"]
 
-    # Marking the history as superseded changes nothing in force; history stays in the tables.
-    assert db.supersede_older(engine, new) == [old]
+    # Putting the newest in force again changes nothing in force; history stays in the tables.
+    assert db.put_in_force(engine, new) == [old]
     assert sorted(db.current(engine, "roster")["household_id"]) == ["WJ1", "WJ3", "WJ4", "ZJ1"]
     assert db.read_frame(engine, "roster_person").filter(pl.col("file_id") == old).height == 2
 
@@ -167,7 +167,7 @@ def _issues(file_id: int, rows: list[tuple[str | None, int]], source: str) -> pl
 def test_issues_in_force_follow_the_rows_in_force(engine: Engine) -> None:
     old = _load_roster(engine, WUJING, ["H1", "H2"])
     new = _load_roster(engine, WUJING, ["H1"])
-    db.supersede_older(engine, new)
+    db.put_in_force(engine, new)
     f1, f2 = add_file(engine, "insurance"), add_file(engine, "insurance")
     db.write_frame(engine, "enrolment", _rows("enrolment", f1, 2, year=[2016, 2017]))
     db.write_frame(engine, "enrolment", _rows("enrolment", f2, 1, year=[2017]))

@@ -283,7 +283,7 @@ def test_files(engine: Engine, run_id: int) -> None:
         db.set_file_status(engine, file_id, "accepted", colour="red")
 
 
-def test_supersede_older(engine: Engine) -> None:
+def test_put_in_force(engine: Engine) -> None:
     a1 = add_file(engine, "townships", "440282100")
     b1 = add_file(engine, "townships", "440282101")
     bad = add_file(engine, "townships", "440282100", status="rejected")
@@ -291,9 +291,9 @@ def test_supersede_older(engine: Engine) -> None:
     d1, d2 = add_file(engine, "dibao"), add_file(engine, "dibao")
     e1, e2 = add_file(engine, "insurance"), add_file(engine, "insurance")
 
-    assert db.supersede_older(engine, a2) == [a1]
-    assert db.supersede_older(engine, d2) == [d1]
-    assert db.supersede_older(engine, e2) == []
+    assert db.put_in_force(engine, a2) == [a1]
+    assert db.put_in_force(engine, d2) == [d1]
+    assert db.put_in_force(engine, e2) == []
     status = dict(db.read_frame(engine, "SELECT id, status FROM source_file").iter_rows())
     assert status == {
         a1: "superseded",
@@ -307,6 +307,13 @@ def test_supersede_older(engine: Engine) -> None:
     }
     reasons = db.read_frame(engine, "source_file").filter(pl.col("id") == a1)["reason"]
     assert reasons.to_list() == [f"已被更新的报送替代（文件 #{a2}）"]
+    # The newest is the one put in force last, whatever its arrival: a1 back in force.
+    held = add_file(engine, "townships", "440282100", status="held")
+    assert db.in_force_file(engine, "townships", "440282100")["id"] == a2
+    assert db.put_in_force(engine, held) == [a2]
+    assert db.in_force_file(engine, "townships", "440282100")["id"] == held
+    seqs = db.read_frame(engine, "SELECT seq FROM source_file WHERE seq IS NOT NULL")["seq"]
+    assert seqs.n_unique() == seqs.len()
 
 
 def test_timestamps_are_utc(engine: Engine, run_id: int) -> None:

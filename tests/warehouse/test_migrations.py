@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -150,5 +152,213 @@ def test_0004_keeps_the_staged_rows_it_moves_out_of_the_stg_tables(db_url: str) 
         assert staged["extra"][0] == '{"备注": "补录"}'
         assert staged["id_number"].to_list() == [None, None]
         assert "stg_dibao" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_0005_keys_issues_by_the_register_and_merges_the_same_problem_in_two_files(
+    db_url: str,
+) -> None:
+    """A warehouse of the file-keyed era: a township sent its roster twice, the old key told
+    the same problem in the two files apart (resolved in one, opened anew in the other)."""
+    from config.schema import ROSTER
+    from transforms.frames import staged_schema
+
+    db.upgrade(db_url, "0004")
+    engine = db.connect(db_url)
+    zhuji, person = "440282113", "440282196309020427"
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO run (id, flow, as_of, started_at, status) VALUES "
+                    "(1, 'nightly', '2018-06-30', '2018-06-30 02:00:00', 'succeeded'), "
+                    "(2, 'nightly', '2018-07-31', '2018-07-31 02:00:00', 'succeeded')"
+                )
+            )
+            for file_id, status in ((1, "superseded"), (2, "accepted")):
+                conn.execute(
+                    text(
+                        "INSERT INTO source_file (id, source, name, rel_path, sha256, size, "
+                        "received_at, status, township_code, validated_with) VALUES (:id, "
+                        "'townships', :name, :name, :sha, 1, '2018-06-30 00:00:00', :status, "
+                        ":code, 'old-suites')"
+                    ),
+                    {
+                        "id": file_id,
+                        "name": f"珠玑镇{file_id}.xlsx",
+                        "sha": f"{file_id:064x}",
+                        "status": status,
+                        "code": zhuji,
+                    },
+                )
+                staged = pl.DataFrame(
+                    {
+                        "file_id": [file_id, file_id],
+                        "sheet": ["花名册", "花名册"],
+                        "row_no": [
+                            4 + file_id,
+                            5 + file_id,
+                        ],  # the second file has a row more on top
+                        "township": ["珠玑镇", "乌迳镇"],
+                        "household_id": ["H1", "W9"],
+                        "name": ["张三", "李四"],
+                        "id_number": [person, "440282196309020443"],
+                    }
+                )
+                doc = io.BytesIO()
+                frames.conform(staged, staged_schema(ROSTER)).write_parquet(doc)
+                conn.execute(
+                    text(
+                        "INSERT INTO staged_rows (file_id, kind, rows, parquet) "
+                        "VALUES (:f, 'roster', 2, :p)"
+                    ),
+                    {"f": file_id, "p": doc.getvalue()},
+                )
+            issues = [  # id, key, kind, file, row, column, household, status, first, last, resolved
+                (
+                    1,
+                    "invalid_value|珠玑镇1.xlsx|花名册|5|劳动技能",
+                    "invalid_value",
+                    1,
+                    5,
+                    "劳动技能",
+                    "H1",
+                    "resolved",
+                    "2018-06-30",
+                    "2018-06-30",
+                    "2018-07-31",
+                ),
+                (
+                    2,
+                    "invalid_value|珠玑镇2.xlsx|花名册|6|劳动技能",
+                    "invalid_value",
+                    2,
+                    6,
+                    "劳动技能",
+                    "H1",
+                    "open",
+                    "2018-07-31",
+                    "2018-07-31",
+                    None,
+                ),
+                (
+                    3,
+                    "household_head|H1",
+                    "household_head",
+                    2,
+                    6,
+                    "与户主关系",
+                    "H1",
+                    "open",
+                    "2018-06-30",
+                    "2018-07-31",
+                    None,
+                ),
+                (
+                    4,
+                    "foreign_township|2|花名册|7|乡镇",
+                    "foreign_township",
+                    2,
+                    7,
+                    "乡镇",
+                    "W9",
+                    "open",
+                    "2018-07-31",
+                    "2018-07-31",
+                    None,
+                ),
+            ]
+            for i in issues:
+                conn.execute(
+                    text(
+                        "INSERT INTO dq_issue (id, key, kind, source, file_id, sheet, row_no, "
+                        '"column", township_code, household_id, status, first_seen, last_seen, '
+                        "resolved_on, reopened, message) VALUES (:id, :key, :kind, 'roster', "
+                        ":file, '花名册', :row, :col, :code, :hh, :status, :first, :last, "
+                        ":resolved, 0, :msg)"
+                    ),
+                    dict(
+                        zip(
+                            (
+                                "id",
+                                "key",
+                                "kind",
+                                "file",
+                                "row",
+                                "col",
+                                "hh",
+                                "status",
+                                "first",
+                                "last",
+                                "resolved",
+                            ),
+                            i,
+                            strict=True,
+                        ),
+                        code=zhuji,
+                        msg=f"第{i[4]}行",
+                    ),
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO dq_issue_event (issue_id, run_id, on_date, event) VALUES "
+                    "(1, 1, '2018-06-30', 'opened'), (1, 2, '2018-07-31', 'resolved'), "
+                    "(2, 2, '2018-07-31', 'opened'), (3, 1, '2018-06-30', 'opened'), "
+                    "(4, 2, '2018-07-31', 'opened')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO file_issue (key, kind, source, file_id, sheet, row_no) VALUES "
+                    "('invalid_value|珠玑镇2.xlsx|花名册|6|劳动技能', 'invalid_value', 'roster', "
+                    "2, '花名册', 6)"
+                )
+            )
+        db.upgrade(engine)
+
+        issues = db.read_frame(engine, "dq_issue").sort("id")
+        assert issues.select("id", "key", "status", "first_seen", "last_seen", "row_no").rows() == [
+            (
+                1,
+                f"roster|invalid_value|{zhuji}|H1|{person}|劳动技能",
+                "open",
+                date(2018, 6, 30),
+                date(2018, 7, 31),
+                6,
+            ),  # merged: the first age, the latest row
+            (
+                3,
+                f"roster|household_head|{zhuji}|H1||与户主关系",
+                "open",
+                date(2018, 6, 30),
+                date(2018, 7, 31),
+                6,
+            ),
+            (
+                4,
+                f"roster|foreign_township|{zhuji}|W9|440282196309020443|乡镇",
+                "open",
+                date(2018, 7, 31),
+                date(2018, 7, 31),
+                7,
+            ),
+        ]
+        assert issues["resolved_on"].to_list() == [None, None, None]
+        events = db.read_frame(engine, "dq_issue_event").sort("id")
+        assert events.select("issue_id", "event").rows() == [
+            (1, "opened"),
+            (1, "resolved"),
+            (1, "opened"),
+            (3, "opened"),
+            (4, "opened"),
+        ]
+        # validation is redone by the next run; what was read stays, keyed anew
+        kept = db.read_frame(engine, "file_issue")
+        assert kept.select("file_id", "key").rows() == [(2, issues["key"][2])]
+        files = db.read_frame(engine, "source_file").sort("id")
+        assert files["validated_with"].to_list() == [None, None]
+        assert files["seq"].to_list() == [1, 2]
+        db.upgrade(engine)  # at head: nothing more to do
     finally:
         engine.dispose()

@@ -46,11 +46,11 @@ if context.is_offline_mode():
 elif (given := config.attributes.get("connection")) is not None:
     _run(given)
 else:
-    from warehouse.db import connect
+    from warehouse.db import connect, migration_transaction
 
     engine = connect(_url())
     try:
-        with engine.begin() as conn:
+        with migration_transaction(engine) as conn:
             _run(conn)
     finally:
         engine.dispose()
