@@ -34,10 +34,26 @@ def _settings(args: argparse.Namespace):
 
 # ---------------------------------------------------------------- commands
 def cmd_generate(args: argparse.Namespace) -> int:
-    from generator import generate
+    out = Path(args.out)
+    if args.months is not None:
+        from generator import params as generator_defaults
+        from generator.timeline import generate_timeline
 
-    summary = generate(Path(args.out), scale=args.scale, seed=args.seed, as_of=args.as_of)
-    print(f"已生成模拟数据：{Path(args.out) / 'inbox'}（标准答案：{Path(args.out) / 'truth'}）")
+        if args.months < 1:
+            print("--months 至少为 1", file=sys.stderr)
+            return USAGE
+        start = args.as_of or generator_defaults.TIMELINE_START
+        summary = generate_timeline(out, args.scale, args.seed, start, args.months)
+        print(
+            f"已生成 {args.months} 个月的模拟报送（每月末一晚）：{out / 'nights'}，"
+            f"说明 {out / 'timeline.json'}；每晚的收件见 nights/NN/inbox，标准答案见 nights/NN/truth。"
+        )
+    else:
+        from generator import generate
+        from generator.params import SINGLE_NIGHT
+
+        summary = generate(out, scale=args.scale, seed=args.seed, as_of=args.as_of or SINGLE_NIGHT)
+        print(f"已生成模拟数据：{out / 'inbox'}（标准答案：{out / 'truth'}）")
     print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     return OK
 
@@ -299,7 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--scale", type=float, default=1.0)
     g.add_argument("--seed", type=int, default=20161010)
-    g.add_argument("--as-of", type=_date, default=date(2018, 6, 30))
+    g.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="数据截至日期（默认 2018-06-30；按月时为第一晚，默认 2018-01-31）",
+    )
+    g.add_argument("--months", type=int, help="生成按月的多晚报送（每月末一晚）及每晚的标准答案")
     g.set_defaults(func=cmd_generate)
 
     n = sub.add_parser("nightly", help="立即运行一次夜间核查")

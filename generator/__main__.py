@@ -1,4 +1,9 @@
-"""`python -m generator --out DIR [--scale S] [--seed N] [--as-of YYYY-MM-DD]`."""
+"""`python -m generator --out DIR [--scale S] [--seed N] [--as-of YYYY-MM-DD] [--months N]`.
+
+Without --months: one night, `DIR/inbox/` and `DIR/truth/` (`generate`).  With --months N: a
+timeline of N nights from the as-of date (default 2018-01-31), `DIR/timeline.json` and
+`DIR/nights/NN/{inbox,truth}/` (`timeline.generate_timeline`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from datetime import date
 from pathlib import Path
 
 from .core import generate
+from .params import SINGLE_NIGHT, TIMELINE_START
+from .timeline import generate_timeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,11 +29,33 @@ def main(argv: list[str] | None = None) -> int:
         "--scale", type=float, default=1.0, help="1.0 = Nanxiong (6,289 households); 0.01 for tests"
     )
     parser.add_argument("--seed", type=int, default=20161010)
-    parser.add_argument("--as-of", type=date.fromisoformat, default=date(2018, 6, 30), dest="as_of")
+    parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        default=None,
+        dest="as_of",
+        help=f"the night (default {SINGLE_NIGHT}); with --months the first night (default {TIMELINE_START})",
+    )
+    parser.add_argument(
+        "--months",
+        type=int,
+        default=None,
+        help="write a timeline of this many monthly nights (nights/ and timeline.json are replaced)",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 20:
         parser.error("--scale must be in (0, 20]")
-    summary = generate(args.out, scale=args.scale, seed=args.seed, as_of=args.as_of)
+    if args.months is not None:
+        if args.months < 1:
+            parser.error("--months must be at least 1")
+        start = args.as_of or TIMELINE_START
+        summary = generate_timeline(
+            args.out, scale=args.scale, seed=args.seed, start=start, months=args.months
+        )
+    else:
+        summary = generate(
+            args.out, scale=args.scale, seed=args.seed, as_of=args.as_of or SINGLE_NIGHT
+        )
     json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -7,6 +7,7 @@ import shutil
 import time
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
@@ -16,7 +17,14 @@ import polars as pl
 from . import layout, mess
 from .extracts import Extracts, write_extracts
 from .inject import Injector, IssueRef, inject_all
-from .params import GENERATOR_VERSION, HARD_NEGATIVE_COUNTS, ISSUE_COUNTS, RULE_COUNTS, GenParams
+from .params import (
+    GENERATOR_VERSION,
+    HARD_NEGATIVE_COUNTS,
+    ISSUE_COUNTS,
+    RULE_COUNTS,
+    SINGLE_NIGHT,
+    GenParams,
+)
 from .roster import Roster, build_roster
 from .truth import derive_findings, norm_name, wanted_ids, written_key
 from .world import World, build_world
@@ -37,8 +45,23 @@ INJECTION_COLUMNS = (
 )
 
 
+@dataclass
+class Generated:
+    """One night's twin in memory: what `generate` wrote into the inbox, and what the truth
+    (and a timeline of later nights) is derived from."""
+
+    params: GenParams
+    world: World
+    roster: Roster
+    styles: dict[str, mess.Style]
+    injector: Injector
+    jobs: list[WorkbookJob]  # the township workbooks as laid out (sheets and row numbers)
+    extracts: Extracts
+    township_files: list[str]
+
+
 def generate(
-    out_dir: Path, scale: float = 1.0, seed: int = 20161010, as_of: date = date(2018, 6, 30)
+    out_dir: Path, scale: float = 1.0, seed: int = 20161010, as_of: date = SINGLE_NIGHT
 ) -> dict:
     """Write `out_dir/inbox/` (sources.md layout) and `out_dir/truth/`; return a summary."""
     started = time.perf_counter()
@@ -49,7 +72,13 @@ def generate(
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
+    gen = build_inbox(params, inbox)
+    counts = write_truth(gen, truth_dir)
+    return {**counts, "seconds": round(time.perf_counter() - started, 2), "out_dir": str(out_dir)}
 
+
+def build_inbox(params: GenParams, inbox: Path) -> Generated:
+    """Build the twin, spoil it and write `inbox` (an existing, empty folder)."""
     world = build_world(params)
     roster = build_roster(world.pop)
     has_poor = {
@@ -59,12 +88,18 @@ def generate(
     injector = inject_all(world, roster, params, styles)
     jobs = layout_townships(world, roster, styles, inbox)
     township_files = [f"townships/{job.path.name}" for job in jobs]
-    with writer_pool(scale) as pool:
+    with writer_pool(params.scale) as pool:
         written = [pool.submit(write_workbook, job) for job in jobs]
         extracts = write_extracts(world, inbox, injector.enrol, injector.claims, wanted_ids(roster))
         for future in written:
             future.result()
+    return Generated(params, world, roster, styles, injector, jobs, extracts, township_files)
 
+
+def write_truth(gen: Generated, truth_dir: Path) -> dict:
+    """Derive the truth of a generation and write it to `truth_dir`; returns the counts."""
+    params, world, roster = gen.params, gen.world, gen.roster
+    injector, extracts = gen.injector, gen.extracts
     findings = derive_findings(
         roster,
         extracts.dibao,
@@ -80,13 +115,13 @@ def generate(
     write_csv(issues, truth_dir / "issues.csv", "utf-8-sig")
     write_csv(injection_frame(injector), truth_dir / "injections.csv", "utf-8-sig")
     write_csv(expected_roster(roster), truth_dir / "roster_expected.csv", "utf-8-sig")
-    counts = _counts(world, roster, township_files, extracts, findings, issues)
+    counts = _counts(world, roster, gen.township_files, extracts, findings, issues)
     counts["truth_agreement"] = {k: len(v) for k, v in agreement.items()}
     manifest = {
         "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "scale": scale,
-        "as_of": as_of.isoformat(),
+        "seed": params.seed,
+        "scale": params.scale,
+        "as_of": params.as_of.isoformat(),
         "counts": counts,
         "rates": {
             "rules_at_scale_1": RULE_COUNTS,
@@ -94,7 +129,7 @@ def generate(
             "hard_negatives_at_scale_1": HARD_NEGATIVE_COUNTS,
         },
         "injected": _injected(injector),
-        "files": {"townships": township_files, **extracts.files},
+        "files": {"townships": gen.township_files, **extracts.files},
         "conventions": {
             "row_no": "Excel row number, 1-based, title and header rows counted; CSV: line number, header = 1",
             "household_cells": "issues on household-level cells point at the household's first row",
@@ -110,7 +145,7 @@ def generate(
     (truth_dir / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
     )
-    return {**counts, "seconds": round(time.perf_counter() - started, 2), "out_dir": str(out_dir)}
+    return counts
 
 
 def layout_townships(

@@ -135,8 +135,11 @@ def dibao_frame(rows: list[DibaoRow]) -> pl.DataFrame:
     )
 
 
-def _dibao_text(rows: list[DibaoRow], params: GenParams) -> tuple[pl.DataFrame, dict[int, int]]:
-    rng = params.rng("dibao-text")
+def dibao_text(
+    rows: list[DibaoRow], params: GenParams, stream: str = "dibao-text"
+) -> tuple[pl.DataFrame, dict[int, int]]:
+    """The roll as civil affairs exports it (text cells) and the CSV line of each row."""
+    rng = params.rng(stream)
     rows = sorted(
         rows, key=lambda r: (r.township_code, r.family_id, RELATION_ORDER.get(r.relation, 2), r.pid)
     )
@@ -482,10 +485,10 @@ def write_extracts(
 
     (inbox / "dibao").mkdir(parents=True, exist_ok=True)
     dibao_logical = dibao_frame(world.dibao)
-    dibao_text, dibao_line = _dibao_text(world.dibao, params)
+    dibao_text_frame, dibao_line = dibao_text(world.dibao, params)
     name = f"dibao/南雄市城乡低保特困供养人员名册_{d:%Y%m}.csv"
-    write_csv(dibao_text, inbox / name, "gb18030")
-    files["dibao"], rows["dibao"] = name, dibao_text.height
+    write_csv(dibao_text_frame, inbox / name, "gb18030")
+    files["dibao"], rows["dibao"] = name, dibao_text_frame.height
 
     (inbox / "insurance").mkdir(parents=True, exist_ok=True)
     people_final, enrol_final = _apply_enrolment_edits(world, enrol_edits)

@@ -32,6 +32,7 @@ class SheetModel:
     text_lines: bool = False  # a sheet of instructions, not a table
     date_format: str = "yyyy-mm-dd"
     widths: list[float] = field(default_factory=list)
+    hidden: bool = False  # a sheet the clerk hid (old data); .xlsx only
 
     def new_row(self, width: int) -> list[object]:
         row: list[object] = [None] * width

@@ -20,6 +20,10 @@ from config.settings import Policy, load_policy
 # where the column exists; typos never read as Excel damage; head issues on active members.
 GENERATOR_VERSION = "1.1.0"
 
+# The night a single generation is as of, and the first night of a timeline, by default.
+SINGLE_NIGHT = date(2018, 6, 30)
+TIMELINE_START = date(2018, 1, 31)
+
 # Scale-1 sizes (policy.md and sources.md).
 RESIDENTS_PER_YEAR = 420_000  # enrolment rows per year, poor persons included
 
@@ -91,7 +95,7 @@ class GenParams:
 
     scale: float = 1.0
     seed: int = 20161010
-    as_of: date = date(2018, 6, 30)
+    as_of: date = SINGLE_NIGHT
     policy: Policy = field(default_factory=load_policy)
 
     @property

@@ -37,6 +37,8 @@ class RosterRow:
     loaded: bool = True  # False: a row of another township, reported and not loaded
     duplicate: bool = False  # an extra row of a person already listed (R06)
     cell_overrides: dict[str, object] = field(default_factory=dict)  # column key -> exact cell text
+    # data-quality issues this row carries, (kind, column): kept by the timeline with the data
+    issues: list[tuple[str, str]] = field(default_factory=list)
     # filled by the layout
     file: str = ""
     sheet: str = ""
@@ -65,6 +67,7 @@ class HouseholdRecord:
     cause: str
     rows: list[RosterRow] = field(default_factory=list)
     foreign_copy: bool = False  # listed in a neighbour's workbook, not loaded
+    issues: list[tuple[str, str]] = field(default_factory=list)  # household-level (kind, column)
     first_row: int = 0  # filled by the layout
     file: str = ""
     sheet: str = ""

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 import polars as pl
 
@@ -43,11 +44,20 @@ def norm_name(name: object) -> str:
 
 def written_key(id_raw: object) -> tuple[str, str]:
     """(normalised written ID, status) as findings.md wants it, Excel-mangled numbers included."""
-    if isinstance(id_raw, float):
+    return _written_key(isinstance(id_raw, float), type(id_raw).__qualname__, id_raw)
+
+
+@lru_cache(maxsize=1 << 18)
+def _written_key(number: bool, kind: str, id_raw: object) -> tuple[str, str]:
+    """`written_key`, remembered: a timeline asks about the same cells night after night.  The
+    type is part of the key, so that a number and a text of equal value never share an entry."""
+    if number:
+        assert isinstance(id_raw, float)
         text = f"{id_raw:.15g}"  # Excel's 15 significant digits, never int(float)
         parsed = parse_id(text)
         return parsed.normalised, parsed.status if parsed.status != "valid" else EXCEL_MANGLED
-    return parse_id(id_raw).normalised, parse_id(id_raw).status
+    parsed = parse_id(id_raw)
+    return parsed.normalised, parsed.status
 
 
 @dataclass

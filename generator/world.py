@@ -66,6 +66,7 @@ class DibaoRow:
     name_written: str = ""
     poor: bool = False
     text: dict[str, str] = field(default_factory=dict)  # column -> exact text (issue injections)
+    issues: list[tuple[str, str]] = field(default_factory=list)  # (kind, column), for the timeline
 
     @property
     def written_id(self) -> str:

@@ -52,8 +52,14 @@ def write_xlsx(path: Path, sheets: list[SheetModel], stamp: datetime, title: str
     )
     fmt_cell = wb.add_format({"border": 1})
     fmt_text = wb.add_format({"border": 1, "num_format": "@"})
-    for sheet in sheets:
+    first_visible = next((i for i, s in enumerate(sheets) if not s.hidden), 0)
+    for i, sheet in enumerate(sheets):
         ws = wb.add_worksheet(sheet.name)
+        if sheet.hidden:
+            ws.hide()  # Excel cannot hide the active sheet: another one is activated below
+        elif i == first_visible and first_visible > 0:
+            ws.activate()
+            ws.set_first_sheet()
         date_fmt = wb.add_format({"border": 1, "num_format": sheet.date_format})
         for c, w in enumerate(sheet.widths):
             ws.set_column(c, c, w)
@@ -132,6 +138,8 @@ def write_xls(path: Path, sheets: list[SheetModel]) -> None:
         "font: bold on; align: wrap on, horiz center, vert center; borders: left thin, right thin, top thin, bottom thin"
     )
     plain = xlwt.easyxf("borders: left thin, right thin, top thin, bottom thin")
+    if any(s.hidden for s in sheets):
+        raise ValueError("hidden sheets are written to .xlsx only")
     for sheet in sheets:
         ws = wb.add_sheet(sheet.name[:31])
         date_style = xlwt.easyxf(
