@@ -64,23 +64,93 @@ def suggestion_accuracy(found: pl.DataFrame, truth: pl.DataFrame) -> dict[str, i
 
 def score_issues(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     """Row-level kinds match on file/sheet/row/column; household kinds on 户编号."""
-    from config.schema import ISSUE_KINDS
-
-    household_kinds = [k for k, (_, level) in ISSUE_KINDS.items() if level == "household"]
-    cast = {
-        "row_no": pl.Int64,
-        "sheet": pl.Utf8,
-        "file": pl.Utf8,
-        "column": pl.Utf8,
-        "household_id": pl.Utf8,
-    }
-    f = found.with_columns(pl.col(c).cast(t) for c, t in cast.items()).with_columns(
-        pl.col("sheet").fill_null("")
-    )
-    t = truth.with_columns(pl.col(c).cast(t) for c, t in cast.items()).with_columns(
-        pl.col("sheet").fill_null("")
-    )
-    is_household = pl.col("kind").is_in(household_kinds)
+    f, t = _evidence(found), _evidence(truth)
+    is_household = pl.col("kind").is_in(_household_kinds())
     rows = score(f.filter(~is_household), t.filter(~is_household), "kind", ROW_ISSUE_KEYS)
     households = score(f.filter(is_household), t.filter(is_household), "kind", HOUSEHOLD_ISSUE_KEYS)
     return pl.concat([rows, households]).sort("kind")
+
+
+# --- a night of a timeline ------------------------------------------------------------------
+
+
+def _household_kinds() -> list[str]:
+    from config.schema import ISSUE_KINDS
+
+    return [k for k, (_, level) in ISSUE_KINDS.items() if level == "household"]
+
+
+def _evidence(frame: pl.DataFrame) -> pl.DataFrame:
+    """Issue rows with the columns they are matched on, typed alike on both sides."""
+    cast = {
+        "row_no": pl.Int64,
+        **dict.fromkeys(("sheet", "file", "column", "household_id"), pl.Utf8),
+    }
+    return frame.with_columns(pl.col(c).cast(t) for c, t in cast.items()).with_columns(
+        pl.col("sheet").fill_null("")
+    )
+
+
+def _issue_pairs(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    """Found and true issues side by side (first_seen, first_seen_true), matched as
+    `score_issues` matches them."""
+    f, t = _evidence(found), _evidence(truth)
+    household = pl.col("kind").is_in(_household_kinds())
+    parts = []
+    for keys, where in ((ROW_ISSUE_KEYS, ~household), (HOUSEHOLD_ISSUE_KEYS, household)):
+        right = t.filter(where).select(*keys, first_seen_true=pl.col("first_seen").cast(pl.Utf8))
+        left = f.filter(where).select(*keys, first_seen=pl.col("first_seen").cast(pl.Utf8))
+        parts.append(
+            left.join(right.unique(keys), on=keys, how="inner", nulls_equal=True).select(
+                "kind", "first_seen", "first_seen_true"
+            )
+        )
+    return pl.concat(parts)
+
+
+def score_night(
+    findings: pl.DataFrame,
+    issues: pl.DataFrame,
+    truth: dict[str, pl.DataFrame],
+    as_of: str,
+) -> dict[str, dict[str, float] | int]:
+    """What a night of a timeline got right: findings and issues in force (precision and
+    recall), first_seen of those found and true, and what resolved that night.
+
+    `findings`: the finding table; `issues`: the dq_issue table with `file` (inbox-relative
+    name of its evidence file); both with every status.  `truth`: the night's findings,
+    issues and resolved frames (generator.timeline); `as_of`: the night, ISO."""
+    open_f = findings.filter(pl.col("status") == "open")
+    open_i = issues.filter(pl.col("status") == "open")
+    key = pl.col("key").str.replace(r"^R\d\d:", "")
+    f_pairs = open_f.with_columns(key, pl.col("first_seen").cast(pl.Utf8)).join(
+        truth["findings"].select("rule", "key", first_seen_true="first_seen"),
+        on=["rule", "key"],
+        how="inner",
+    )
+    i_pairs = _issue_pairs(open_i, truth["issues"])
+    gone = truth["resolved"]
+    resolved_f = findings.filter(pl.col("resolved_on").cast(pl.Utf8) == as_of)
+    resolved_i = issues.filter(pl.col("resolved_on").cast(pl.Utf8) == as_of)
+    gone_f = gone.filter(pl.col("what") == "finding").select("rule", "key")
+    gone_i = gone.filter(pl.col("what") == "issue").rename({"rule": "kind"})
+    household = pl.col("kind").is_in(_household_kinds())
+    resolved_issues = [
+        score(
+            _evidence(resolved_i).filter(where),
+            _evidence(gone_i).filter(where),
+            "kind",
+            keys,
+        )
+        for keys, where in ((ROW_ISSUE_KEYS, ~household), (HOUSEHOLD_ISSUE_KEYS, household))
+    ]
+    return {
+        "findings": overall(score_findings(open_f, truth["findings"])),
+        "issues": overall(score_issues(open_i, truth["issues"])),
+        "findings_first_seen_wrong": int(
+            (f_pairs["first_seen"] != f_pairs["first_seen_true"]).sum()
+        ),
+        "issues_first_seen_wrong": int((i_pairs["first_seen"] != i_pairs["first_seen_true"]).sum()),
+        "resolved_findings": overall(score_findings(resolved_f, gone_f)),
+        "resolved_issues": overall(pl.concat(resolved_issues)),
+    }
