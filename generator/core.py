@@ -31,6 +31,9 @@ from .world import World, build_world
 from .writers import WorkbookJob, write_csv, write_workbook
 
 ISSUE_COLUMNS = ("kind", "township_code", "file", "sheet", "row_no", "column", "household_id")
+ISSUE_TRUTH_SCHEMA: dict[str, type[pl.DataType]] = {
+    c: pl.Int64 if c == "row_no" else pl.Utf8 for c in ISSUE_COLUMNS
+}
 INJECTION_COLUMNS = (
     "injection",
     "kind",
@@ -240,15 +243,7 @@ def resolve_issues(refs: list[IssueRef], extracts: Extracts) -> pl.DataFrame:
                 "household_id": ref.household_id,
             }
         )
-    schema = {
-        "kind": pl.Utf8,
-        "township_code": pl.Utf8,
-        "file": pl.Utf8,
-        "sheet": pl.Utf8,
-        "row_no": pl.Int64,
-        "column": pl.Utf8,
-        "household_id": pl.Utf8,
-    }
+    schema = ISSUE_TRUTH_SCHEMA
     frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
     return frame.unique().sort(
         "file", "sheet", "row_no", "column", "kind", "household_id", nulls_last=True

@@ -23,22 +23,13 @@ import polars as pl
 from config.settings import Policy
 from transforms.ids import parse_id
 
+from .core import ISSUE_TRUTH_SCHEMA
 from .layout import SheetModel
 from .roster import HouseholdRecord, Roster, RosterRow
 from .truth import derive_findings, norm_name, written_key
 from .world import DibaoRow
 
-ISSUE_COLUMNS = ("kind", "township_code", "file", "sheet", "row_no", "column", "household_id")
-ISSUE_SCHEMA: dict[str, type[pl.DataType]] = {
-    "kind": pl.Utf8,
-    "township_code": pl.Utf8,
-    "file": pl.Utf8,
-    "sheet": pl.Utf8,
-    "row_no": pl.Int64,
-    "column": pl.Utf8,
-    "household_id": pl.Utf8,
-    "identity": pl.Utf8,
-}
+ISSUE_SCHEMA: dict[str, type[pl.DataType]] = {**ISSUE_TRUTH_SCHEMA, "identity": pl.Utf8}
 HIDDEN_SHEET = "hidden_sheet"
 
 

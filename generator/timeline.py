@@ -61,10 +61,9 @@ from .clerks import (
     revise,
     shares,
 )
-from .core import Generated, _Inline, build_inbox, writer_pool
+from .core import ISSUE_COLUMNS, Generated, _Inline, build_inbox, writer_pool
 from .extracts import dibao_frame, dibao_text, enrolment_frames
 from .inforce import (
-    ISSUE_COLUMNS,
     DibaoRoll,
     EnrolmentTag,
     EnrolmentYear,

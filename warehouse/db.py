@@ -313,9 +313,10 @@ def in_force_file(bind: Bind, source: str, township_code: str | None) -> dict[st
 def same_data_file(
     bind: Bind, source: str, township_code: str | None, digest: str
 ) -> dict[str, Any] | None:
-    """The accepted file whose data a new submission repeats (same `data_digest`): for a
+    """The accepted file whose data a new submission repeats (same `data_digest`).  For a
     replacing source only the file in force counts (the same data as an older version is a
-    change back, not a repeat)."""
+    change back, not a repeat); an enrolment or settlement extract repeating any accepted one
+    changes nothing (an old extract sent again must not override the newer rows in force)."""
     if source in REPLACING:
         found = in_force_file(bind, source, township_code)
         return found if found is not None and found["data_digest"] == digest else None
