@@ -93,6 +93,10 @@ def _print_run(result: dict[str, Any]) -> None:
             print(f"  {labels[o['status']]}：{o['rel_path']}（#{o['file_id']}）—— {o['reason']}")
     if files["held"]:
         print("待确认的文件未启用，在用数据不变。核实后启用：fupin accept 编号 --reason 理由")
+    for rule, why in f.get("rules_failed", {}).items():
+        print(f"  规则{rule}执行出错（{why}），本次未更新该规则的核查结果，请联系系统管理员。")
+    for rule, n in f.get("rules_keyless", {}).items():
+        print(f"  规则{rule}有 {n} 条结果缺少主键，未入库，请联系系统管理员。")
     for path in result.get("reports", []):
         print(f"报告：{path}")
 

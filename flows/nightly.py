@@ -83,9 +83,22 @@ def reconcile_and_record(
     shown = {i: name.rsplit("/", 1)[-1] for i, name in files.items()}  # a clerk knows the file name
     result = reconcile(data, as_of, load_policy(), load_divisions(), shown)
     db.replace_rows(engine, "identity_link", result.links.with_columns(run_id=pl.lit(run_id)), {})
-    counts = db.upsert_lifecycle(engine, "finding", result.findings, run_id, as_of)
+    # A rule that failed tonight did not judge its findings: they stay as they were.
+    run = result.rules
+    counts = db.upsert_lifecycle(
+        engine, "finding", result.findings, run_id, as_of, scope={"rule": run.ran}
+    )
+    for rule, why in run.failed.items():
+        _logger().error("rule %s failed: %s; its findings are left as they were", rule, why)
+    for rule, n in run.keyless.items():
+        _logger().error("rule %s: %d finding(s) without a key left out", rule, n)
     per_rule = result.findings.group_by("rule").len().sort("rule")
-    return result, {**counts, "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True))}
+    return result, {
+        **counts,
+        "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True)),
+        "rules_failed": run.failed,
+        "rules_keyless": run.keyless,
+    }
 
 
 def periods_of(day: date) -> list[str]:
@@ -191,7 +204,11 @@ def nightly(
                 "indicators": indicators,
                 "seconds": round(time.perf_counter() - started, 2),
             }
-            needs_person = any(o.needs_attention for o in outcomes)
+            needs_person = (
+                any(o.needs_attention for o in outcomes)
+                or bool(findings["rules_failed"])
+                or bool(findings["rules_keyless"])
+            )
             status = "needs_attention" if needs_person else "succeeded"
             # The reports name the run they are built from, so the run is recorded first.
             db.finish_run(engine, run_id, status, stats)

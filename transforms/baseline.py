@@ -62,4 +62,4 @@ def findings_for(
 ) -> pl.DataFrame:
     """The rules of `reconcile` on roster persons resolved by someone else."""
     inputs = rule_inputs(persons, data, as_of, policy, file_names)
-    return findings_of(inputs, data, divisions, rules)
+    return findings_of(inputs, data, divisions, rules).findings

@@ -179,7 +179,8 @@ def _fill_households(frame: pl.DataFrame) -> pl.DataFrame:
     cell whose value sits in its top row) belong to every member.
 
     1. A blank 户编号 continues the household above (a merged cell), unless the row is a
-       household head (与户主关系 = 户主), which starts a household of its own.
+       household head (与户主关系 = 户主), which starts a household of its own -- except a
+       head's row typed twice (the same name and ID as the head row right above it).
     2. Within a run of consecutive rows of one household a blank household cell takes the
        value above; any still blank then takes the household's first non-blank value.
     A member's own written value is never overwritten.
@@ -187,8 +188,14 @@ def _fill_households(frame: pl.DataFrame) -> pl.DataFrame:
     group = ["file_id", "sheet"]
     is_head = normalise_enum(pl.col("relation"), cfg.RELATION).eq("户主").fill_null(False)
     household = clean_label(pl.col("household_id"))
+    who = pl.concat_str(
+        [normalise_name(pl.col("name")), pl.col("id_number").str.replace_all(r"\s", "")],
+        separator="|",
+    )
+    repeated = is_head & is_head.shift(1).over(group) & who.eq(who.shift(1).over(group))
     # A head without 户编号 interrupts the fill: its members must not join the household above.
-    breaks = pl.when(household.is_null() & is_head).then(pl.lit(_NO_HOUSEHOLD)).otherwise(household)
+    new_head = household.is_null() & is_head & ~repeated.fill_null(False)
+    breaks = pl.when(new_head).then(pl.lit(_NO_HOUSEHOLD)).otherwise(household)
     frame = frame.sort([*group, "row_no"]).with_columns(
         breaks.forward_fill().over(group).replace(_NO_HOUSEHOLD, None).alias("household_id")
     )

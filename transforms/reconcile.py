@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 
@@ -10,7 +11,7 @@ import polars as pl
 from config.rules import RULES
 from config.settings import Divisions, Policy
 from transforms import identity
-from transforms.rules import RuleInputs, run_rules
+from transforms.rules import RuleInputs, RulesRun, run_rules
 
 LINK_COLUMNS = {
     "source": pl.Utf8,
@@ -29,8 +30,12 @@ LINK_COLUMNS = {
 class Reconciled:
     persons: pl.DataFrame  # roster in force with identity columns
     links: pl.DataFrame  # identity_link rows (roster and 低保 rows)
-    findings: pl.DataFrame  # FINDING contract + severity
+    rules: RulesRun  # findings (FINDING contract + severity), which rules ran, which failed
     inputs: RuleInputs
+
+    @property
+    def findings(self) -> pl.DataFrame:
+        return self.rules.findings
 
 
 def reconcile(
@@ -48,8 +53,8 @@ def reconcile(
         ),
     )
     inputs = rule_inputs(persons, data, as_of, policy, file_names)
-    findings = findings_of(inputs, data, divisions, rules)
-    return Reconciled(persons, identity_links(persons, inputs.dibao), findings, inputs)
+    found = findings_of(inputs, data, divisions, rules)
+    return Reconciled(persons, identity_links(persons, inputs.dibao), found, inputs)
 
 
 def rule_inputs(
@@ -80,14 +85,16 @@ def findings_of(
     data: dict[str, pl.DataFrame],
     divisions: Divisions,
     rules: list[str] | None = None,
-) -> pl.DataFrame:
+) -> RulesRun:
     """R01-R15 (or the named rules) with severity; R11's township from the written name."""
     written = data["dibao"]["township"].drop_nulls().unique().to_list()
     codes = {name: code for name in written if (code := divisions.township_code(name))}
     severity = {c: r.severity for c, r in RULES.items()}
-    return run_rules(inputs, rules, codes).with_columns(
+    run = run_rules(inputs, rules, codes)
+    findings = run.findings.with_columns(
         severity=pl.col("rule").replace_strict(severity, default=None, return_dtype=pl.Utf8)
     )
+    return dataclasses.replace(run, findings=findings)
 
 
 def identity_links(persons: pl.DataFrame, dibao: pl.DataFrame) -> pl.DataFrame:

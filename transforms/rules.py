@@ -8,10 +8,12 @@ Chinese in which names and ID numbers are masked.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 
 import polars as pl
 
@@ -76,8 +78,9 @@ class RuleInputs:
 
     @cached_property
     def households(self) -> pl.DataFrame:
-        """One row per roster household in force, with what the household rules need."""
-        p = self.persons
+        """One row per roster household in force, with what the household rules need.  Rows
+        without 户编号 belong to no household (their data-quality issue says so)."""
+        p = self.persons.filter(pl.col("household_id").is_not_null())
         is_active = pl.col("person_status") == ACTIVE
         head_first = p.sort(pl.col("relation") != "户主", "file_id", "row_no")
         return head_first.group_by("household_id", maintain_order=True).agg(
@@ -713,26 +716,60 @@ RULE_FUNCTIONS: dict[str, Callable[[RuleInputs], pl.DataFrame]] = {
 }
 
 
+@dataclass(frozen=True)
+class RulesRun:
+    """What running the rules gave: the findings (keys unique, prefixed by rule), the rules
+    that ran, those that raised (rule -> what went wrong, for people: no data in it) and those
+    that returned findings without a key (rule -> how many were left out)."""
+
+    findings: pl.DataFrame
+    ran: list[str]
+    failed: dict[str, str] = field(default_factory=dict)
+    keyless: dict[str, int] = field(default_factory=dict)
+
+
 def run_rules(
     x: RuleInputs, rules: list[str] | None = None, township_codes: dict[str, str] | None = None
-) -> pl.DataFrame:
-    """All (or the named) rules, as one findings frame with unique keys.
+) -> RulesRun:
+    """All (or the named) rules, each on its own: a rule that raises is reported and the
+    others' findings stand; a finding without a key is left out and counted.
 
     `township_codes` maps written township names to codes, for R11 whose rows come from the
     低保 roll rather than a township's roster.
     """
-    frames = []
+    frames, ran = [], []
+    failed: dict[str, str] = {}
+    keyless: dict[str, int] = {}
     for code in rules or list(RULE_FUNCTIONS):
-        found = RULE_FUNCTIONS[code](x)
-        if "township" in found.columns:  # R11
-            lookup = township_codes or {}
-            found = found.with_columns(
-                township_code=pl.col("township").replace_strict(
-                    lookup, default=None, return_dtype=pl.Utf8
+        try:
+            found = RULE_FUNCTIONS[code](x)
+            if "township" in found.columns:  # R11
+                lookup = township_codes or {}
+                found = found.with_columns(
+                    township_code=pl.col("township").replace_strict(
+                        lookup, default=None, return_dtype=pl.Utf8
+                    )
                 )
-            )
-        frames.append(conform(found, FINDING))
+            found = conform(found, FINDING)
+        except Exception as exc:  # one rule's defect must not cost the others their night
+            failed[code] = _where(exc)
+            continue
+        missing = int(found["key"].is_null().sum())
+        if missing:
+            keyless[code] = missing
+            found = found.filter(pl.col("key").is_not_null())
+        frames.append(found)
+        ran.append(code)
     result = pl.concat(frames) if frames else empty(FINDING)
-    return result.with_columns(key=pl.col("rule") + ":" + pl.col("key")).unique(
+    findings = result.with_columns(key=pl.col("rule") + ":" + pl.col("key")).unique(
         "key", keep="first", maintain_order=True
     )
+    return RulesRun(findings, ran, failed, keyless)
+
+
+def _where(exc: Exception) -> str:
+    """An exception as its type and the code line it came from: its message may quote data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/transforms/" in f.filename] or frames
+    at = f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
+    return f"{type(exc).__name__} at {at}"

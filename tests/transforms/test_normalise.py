@@ -105,6 +105,21 @@ def test_a_head_without_household_id_does_not_join_the_household_above() -> None
     assert out["attribute"].to_list() == ["低保贫困户", "一般贫困户", None]
 
 
+def test_a_head_row_typed_twice_stays_in_its_household() -> None:
+    """户编号 on each household's first row only, and the clerk repeated the head's row right
+    below itself (without 户编号): the copy and the members after it stay in the household."""
+    rows = [
+        person(household_id="H1", name="张三", id_number=HEAD, relation="户主", attribute="低保户"),
+        person(household_id=None, name="张 三", id_number=HEAD, relation="户主"),
+        person(household_id=None, name="李梅", id_number=WIFE, relation="配偶"),
+        person(household_id=None, name="张小", id_number=SON, relation="之子"),
+        person(household_id="H2", name="王五", id_number=OTHER, relation="户主"),
+    ]
+    out = normalise_roster(staged(ROSTER, rows), None)
+    assert out["household_id"].to_list() == ["H1", "H1", "H1", "H1", "H2"]
+    assert out["attribute"].to_list() == ["低保贫困户"] * 4 + [None]
+
+
 def test_fill_does_not_cross_sheets() -> None:
     rows = [person(household_id="H1", name="张三", relation="户主", attribute="低保户")]
     first = staged(ROSTER, rows)

@@ -19,7 +19,7 @@ def keys(frame: pl.DataFrame) -> list[str]:
 
 
 def test_clean_person_breaks_no_rule():
-    found = run_rules(inputs([person()]))
+    found = run_rules(inputs([person()])).findings
     assert found.is_empty(), found["detail"].to_list()
 
 
@@ -61,7 +61,7 @@ def test_mistyped_id_insured_under_true_one_gives_r07_not_r01():
     true = pid(11)
     typo = true[:10] + str((int(true[10]) + 1) % 10) + true[11:]  # one substituted digit
     x = inputs([person(id_raw=typo)], enrolments=[enrol(true)])
-    found = run_rules(x)
+    found = run_rules(x).findings
     assert sorted(found["rule"].to_list()) == ["R07"]
     r07 = found.row(0, named=True)
     assert r07["suggested_id"] == true and r07["id_as_written"] == typo and r07["person_id"] == true
@@ -160,7 +160,7 @@ def test_stopped_for_income_before_d_is_not_coverage_and_not_death():
         [person(attribute="一般贫困户")],
         dibaos=[dibao(pid(11), status="停保", stop_date=date(2017, 5, 1), stop_reason="收入超标")],
     )
-    assert run_rules(x).is_empty()
+    assert run_rules(x).findings.is_empty()
 
 
 def test_r04_general_household_covered_by_tekun():
@@ -304,5 +304,40 @@ def test_r15_dropout():
 
 def test_run_rules_prefixes_keys_and_is_unique():
     x = inputs([person(school="义务教育阶段辍学")], enrolments=[])
-    found = run_rules(x)
+    found = run_rules(x).findings
     assert sorted(found["key"].to_list()) == sorted([f"R01:{pid(11)}", f"R15:{pid(11)}"])
+
+
+def test_rows_without_household_id_make_no_household_finding_and_no_keyless_one():
+    """A member left without 户编号 (its data-quality issue says so) is still a person: person
+    rules judge it, household rules cannot, and nothing comes out without a key."""
+    x = inputs(
+        [person(household_id=None, support_cadre=None, labour="普通劳动力")], enrolments=[]
+    )
+    run = run_rules(x)
+    assert run.keyless == {} and run.failed == {}
+    assert run.findings["key"].null_count() == 0
+    assert sorted(run.findings["rule"].unique()) == ["R01"]
+
+
+def test_a_rule_that_raises_is_reported_and_the_others_stand(monkeypatch):
+    def broken(x):
+        raise ZeroDivisionError("李明 440282197001010011")  # a message may carry data
+
+    monkeypatch.setitem(rules.RULE_FUNCTIONS, "R12", broken)
+    x = inputs([person(support_cadre=None)], enrolments=[])
+    run = run_rules(x)
+    assert list(run.failed) == ["R12"] and "R12" not in run.ran
+    assert run.failed["R12"].startswith("ZeroDivisionError at test_rules.py:")
+    assert "李明" not in run.failed["R12"] and "4402" not in run.failed["R12"]
+    assert "R01" in set(run.findings["rule"])
+
+
+def test_findings_without_a_key_are_left_out_and_counted(monkeypatch):
+    def sloppy(x):
+        return rules.r01_uninsured(x).with_columns(key=pl.lit(None, pl.Utf8))
+
+    monkeypatch.setitem(rules.RULE_FUNCTIONS, "R01", sloppy)
+    run = run_rules(inputs([person()], enrolments=[]))
+    assert run.keyless == {"R01": 1} and "R01" in run.ran
+    assert run.findings["key"].null_count() == 0
