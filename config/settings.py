@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DIVISIONS_CSV = CONFIG_DIR / "nanxiong_divisions.csv"
@@ -79,6 +80,22 @@ class HoldLimits:
 
 
 @dataclass(frozen=True)
+class InboxLimits:
+    """How big an inbox file may be before it is quarantined unread (policy.toml, [inbox]).
+
+    The defaults are generous: a city-wide enrolment CSV (~150 MB, 1.3M rows) or the same
+    extract as a two-sheet workbook (~700 MB of sheet XML, ~15M cells) passes; a tiny
+    workbook that would expand to gigabytes, or place one cell at XFD1048576, does not.
+    A policy file without [inbox] (one archived with an older snapshot) gets these."""
+
+    max_file_bytes: int = 512 * 1024**2  # the file on disk
+    max_unzipped_bytes: int = 1024**3  # xlsx: all members together, as the zip says
+    max_zip_ratio: float = 200.0  # xlsx: a member's uncompressed / compressed size (> 1 MB)
+    max_zip_members: int = 10_000  # xlsx: entries in the zip directory
+    max_cells: int = 50_000_000  # xlsx/xls: cells of the grids the reader would build
+
+
+@dataclass(frozen=True)
 class Policy:
     households: int
     persons: int
@@ -92,6 +109,7 @@ class Policy:
     support_units: dict[str, int]
     years: dict[int, YearPolicy]
     submissions: HoldLimits
+    inbox: InboxLimits
 
     def year(self, year: int) -> YearPolicy:
         """The parameters of `year`; a year outside the table takes the nearest one."""
@@ -126,6 +144,7 @@ def load_policy(path: Path | None = None) -> Policy:
             foreign_share=float(hold["hold_foreign_share"]),
             older_than_in_force=bool(hold["hold_older_than_in_force"]),
         ),
+        inbox=_inbox_limits(data.get("inbox", {}), path or POLICY_TOML),
         years={
             int(y): YearPolicy(
                 int(y), v["exit_line"], v["village_exit_line"], v["target_persons_out"]
@@ -133,6 +152,15 @@ def load_policy(path: Path | None = None) -> Policy:
             for y, v in data["years"].items()
         },
     )
+
+
+def _inbox_limits(section: dict[str, Any], path: Path) -> InboxLimits:
+    defaults = InboxLimits()
+    unknown = sorted(set(section) - set(InboxLimits.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{path} 的 [inbox] 中有无法识别的设置：{'、'.join(unknown)}")
+    # int or float, as the default is: a limit written as 5e8 is still a number of bytes
+    return replace(defaults, **{k: type(getattr(defaults, k))(v) for k, v in section.items()})
 
 
 @dataclass(frozen=True)
@@ -197,3 +225,41 @@ def load_divisions() -> Divisions:
 def village_short(name: str) -> str:
     """珠玑村委会 → 珠玑村: how clerks write a village."""
     return name.removesuffix("委会") if name.endswith("村委会") else name
+
+
+@dataclass(frozen=True)
+class ValueLimits:
+    """What an amount or a date may be (policy.toml, [values]).  Beyond these a value is a
+    data-quality issue on its row and is left out of every rule, sum and indicator: the
+    normaliser keeps the text in `*_raw` and leaves the typed column null.  A policy file
+    without [values] (one archived with an older snapshot) gets these."""
+
+    income_max: float = 100_000.0  # 年人均可支配收入, yuan per person per year
+    dibao_monthly_max: float = 20_000.0  # 月保障金额, yuan per month
+    settlement_max: float = 10_000_000.0  # any amount of one settlement bill, yuan
+    earliest_date: date = date(1900, 1, 1)
+    years_ahead: int = 1  # latest date: this many years after the day the file is read
+
+    def latest_date(self, read_on: date) -> date:
+        """The last plausible date in a file read on `read_on` (02-29 → 02-28)."""
+        year = read_on.year + self.years_ahead
+        return date(year, read_on.month, min(read_on.day, 28 if read_on.month == 2 else 31))
+
+
+def value_limits(path: Path | None = None) -> ValueLimits:
+    """The [values] section of the policy file (`path`, else FUPIN_POLICY_FILE, else ours)."""
+    return _value_limits(path or Path(os.environ.get("FUPIN_POLICY_FILE", POLICY_TOML)))
+
+
+@lru_cache(maxsize=4)
+def _value_limits(path: Path) -> ValueLimits:
+    section = tomllib.loads(path.read_text(encoding="utf-8")).get("values", {})
+    default = ValueLimits()
+    earliest = section.get("earliest_date", default.earliest_date)
+    return ValueLimits(
+        income_max=float(section.get("income_max", default.income_max)),
+        dibao_monthly_max=float(section.get("dibao_monthly_max", default.dibao_monthly_max)),
+        settlement_max=float(section.get("settlement_max", default.settlement_max)),
+        earliest_date=earliest if isinstance(earliest, date) else date.fromisoformat(earliest),
+        years_ahead=int(section.get("years_ahead", default.years_ahead)),
+    )

@@ -12,13 +12,15 @@ from typing import Any
 
 import polars as pl
 
-from config.settings import load_divisions
+from config.settings import ValueLimits, load_divisions, value_limits
 from expectations.context import ROW
 from expectations.custom import HOUSEHOLD_TOWNSHIP
-from expectations.suites import EXIT_YEARS, INCOME_MAX, SOURCES, Check, Suite
+from expectations.suites import EXIT_YEARS, SOURCES, Check, Suite
 from transforms import ids
+from transforms.cells import parse_date, parse_int
 from transforms.frames import ISSUE, conform, empty
 from transforms.issue_identity import issue_key
+from transforms.values import amount_as_written
 
 ROW_KEY_COLUMNS = ("file_id", "sheet", "row_no")
 _ID_REASON = {
@@ -54,7 +56,7 @@ def mask_phone(phone: str | None) -> str:
 
 def _masker(field_key: str) -> Any:
     if field_key == "id_number":
-        return lambda v: ids.mask_id(v.strip())
+        return lambda v: ids.mask_id(ids.strip_invisible(v).strip())
     if field_key == "phone":
         return mask_phone
     return mask_name
@@ -199,15 +201,36 @@ def _message(check: Check, header: str) -> tuple[pl.Expr, pl.Expr]:
         return pl.format("{}「{}」填写为“{}”，无法识别为{}", _ROW_TEXT, h, v, pl.lit(what)), pl.lit(
             fix
         )
-    if kind == "implausible_income":
-        why = (
-            pl.when(pl.col(check.expectation.column) < 0)  # type: ignore[attr-defined]
-            .then(pl.lit("为负数"))
-            .otherwise(pl.lit(f"超过每人每年{INCOME_MAX:,}元"))
+    if kind in ("implausible_income", "implausible_amount"):
+        why = _amount_reason(check, value_limits())
+        fix = (
+            "核实该户年人均可支配收入（元/人·年）后更正"
+            if kind == "implausible_income"
+            else f"核实后更正「{header}」（单位：元）"
         )
         return (
-            pl.format("{}「{}」填写为“{}”，{}，明显不合理", _ROW_TEXT, h, v, why),
-            pl.lit("核实该户年人均可支配收入（元/人·年）后更正"),
+            pl.format("{}「{}」填写为“{}”，{}，明显不合理，未用于核查和统计", _ROW_TEXT, h, v, why),
+            pl.lit(fix),
+        )
+    if kind == "implausible_date":
+        why = _date_reason(check, value_limits())
+        if check.field == "exit_year":
+            fix = f"填写四位年份（{EXIT_YEARS[0]}–{EXIT_YEARS[1]}）"
+        else:
+            fix = "核实后按“2016-05-01”的格式填写正确的日期"
+        return (
+            pl.format("{}「{}」填写为“{}”，{}，明显不合理，未用于核查", _ROW_TEXT, h, v, why),
+            pl.lit(fix),
+        )
+    if kind == "invisible_chars":
+        return (
+            pl.format(
+                "{}「证件号码」“{}”中夹有看不见的字符（如零宽空格、文字方向控制符），"
+                "本系统已去掉后核对，但其他系统按原样比对时会对不上",
+                _ROW_TEXT,
+                v,
+            ),
+            pl.lit("清空该单元格后手工重新输入证件号码（不要从网页、聊天记录中复制粘贴）"),
         )
     if kind == "sex_mismatch":
         implied = (
@@ -238,6 +261,43 @@ def _message(check: Check, header: str) -> tuple[pl.Expr, pl.Expr]:
             pl.lit(f"补填该户的脱贫年度（{EXIT_YEARS[0]}–{EXIT_YEARS[1]}）"),
         )
     raise ValueError(f"no message for issue kind {kind}")
+
+
+def _amount_reason(check: Check, limits: ValueLimits) -> pl.Expr:
+    """Why an amount as written cannot be right: negative, not a number, or above the
+    ceiling of its column (policy.toml [values])."""
+    if check.field == "income":
+        ceiling = f"每人每年{limits.income_max:,.0f}元"
+    elif check.field == "monthly_amount":
+        ceiling = f"每月{limits.dibao_monthly_max:,.0f}元"
+    else:
+        ceiling = f"单笔{limits.settlement_max:,.0f}元"
+    amount = amount_as_written(pl.col(check.value or check.field))
+    return (
+        pl.when(amount.is_nan() | amount.is_infinite())
+        .then(pl.lit("不是有效的数值"))
+        .when(amount < 0)
+        .then(pl.lit("为负数"))
+        .otherwise(pl.lit(f"超过{ceiling}"))
+    )
+
+
+def _date_reason(check: Check, limits: ValueLimits) -> pl.Expr:
+    """Why a date (or 脱贫年度) as written cannot be right: too early, or too far ahead of the
+    day the file was read (transforms.values)."""
+    text = pl.col(check.value or check.field)
+    earliest = limits.earliest_date
+    if check.field == "exit_year":
+        early = parse_int(text) < earliest.year
+        early_text = f"早于{earliest.year}年"
+    else:
+        early = parse_date(text) < earliest
+        early_text = f"早于{earliest.year}年{earliest.month}月{earliest.day}日"
+    return (
+        pl.when(early)
+        .then(pl.lit(early_text))
+        .otherwise(pl.lit(f"晚于读入该文件之日{limits.years_ahead}年以上"))
+    )
 
 
 def _township_names(codes: pl.Series) -> pl.Series:

@@ -19,6 +19,7 @@ from expectations import adapter, context, suites
 from expectations.custom import HOUSEHOLD_TOWNSHIP
 from transforms import ids
 from transforms.frames import CANONICAL, ISSUE, conform, empty
+from transforms.values import as_written
 
 _BLANKS = " \t\r\n\u3000\u00a0"
 
@@ -28,7 +29,10 @@ VALID_ID = "_valid_id"
 
 def prepare(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
     """The frame on its contract, blank text as null, `_row` (its position) added, and for
-    the roster the township that household checks group by (custom.HOUSEHOLD_TOWNSHIP)."""
+    the roster the township that household checks group by (custom.HOUSEHOLD_TOWNSHIP).
+    Added for the suites: `_written_<column>` for the typed values the normaliser may leave
+    out (suites.WRITTEN) and `_id_invisible` (the ID cell, when it holds invisible
+    characters)."""
     if kind not in CANONICAL:
         raise ValueError(f"unknown source kind {kind!r}; expected one of {sorted(CANONICAL)}")
     conformed = conform(frame, CANONICAL[kind])
@@ -42,6 +46,14 @@ def prepare(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col(c).str.strip_chars(_BLANKS) == "").then(None).otherwise(pl.col(c)).alias(c)
         for c in text
     )
+    prepared = prepared.with_columns(
+        as_written(prepared, raw, typed, reader) for typed, raw, reader in suites.WRITTEN[kind]
+    )
+    if "id_raw" in prepared.columns:
+        raw = pl.col("id_raw")
+        prepared = prepared.with_columns(
+            pl.when(raw.str.contains(ids.INVISIBLE)).then(raw).alias(suites.INVISIBLE_ID)
+        )
     if "id_status" in prepared.columns:
         # The ID the normaliser judged valid (Excel's `…000` form can pass the check digit by
         # chance; its sex digit means nothing).

@@ -20,12 +20,13 @@ frame.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import great_expectations as gx
+import polars as pl
 from great_expectations.expectations.expectation import Expectation
 from great_expectations.expectations.row_conditions import (
     AndCondition,
@@ -37,10 +38,12 @@ from great_expectations.expectations.row_conditions import (
 )
 
 from config import schema
-from config.settings import load_divisions, village_short
+from config.settings import load_divisions, value_limits, village_short
 from expectations import custom
 from expectations.context import gx_context
 from transforms import ids
+from transforms.cells import parse_date, parse_int
+from transforms.values import amount_as_written
 
 if TYPE_CHECKING:
     from great_expectations.expectations.row_conditions import RowConditionType
@@ -48,8 +51,44 @@ if TYPE_CHECKING:
 Engine = Literal["pandas", "sql"]
 
 EXIT_YEARS = (2016, 2020)
-INCOME_MAX = 100_000  # yuan per person per year
 FAMILY_SIZE_MAX = 30
+INVISIBLE_ID = "_id_invisible"  # expectations.run.prepare: id_raw where it holds a Cf character
+
+# Typed columns the normaliser leaves null when the value cannot be right (transforms.values),
+# per kind: (typed column, its raw text, how the text reads as a value).  expectations.run.prepare
+# adds `_written_<typed>` (the text where it reads as a value, plausible or not), so that a
+# suite tells text that is no number or date (bad_number, bad_date) from a value left out.
+WRITTEN: dict[str, tuple[tuple[str, str, Callable[[pl.Expr], pl.Expr]], ...]] = {
+    "roster": (
+        ("income", "income_raw", amount_as_written),
+        ("exit_year", "exit_year_raw", parse_int),
+    ),
+    "village": (),
+    "dibao": (
+        ("monthly_amount", "monthly_amount_raw", amount_as_written),
+        ("start_date", "start_date_raw", parse_date),
+        ("stop_date", "stop_date_raw", parse_date),
+    ),
+    "enrolment": (("birth_date", "birth_date_raw", parse_date),),
+    "settlement": (
+        ("settle_date", "settle_date_raw", parse_date),
+        *(
+            (k, f"{k}_raw", amount_as_written)
+            for k in (
+                "total_cost",
+                "eligible_cost",
+                "basic_paid",
+                "serious_paid",
+                "assistance_paid",
+            )
+        ),
+    ),
+}
+
+
+def written(typed: str) -> str:
+    """The `_written_<typed>` column of `WRITTEN`."""
+    return f"_written_{typed}"
 
 
 @dataclass(frozen=True)
@@ -75,6 +114,7 @@ class Check:
 # group them), so a new expectation type runs on the whole frame until it is added here.
 ROW_WISE_EXPECTATIONS: tuple[type[Expectation], ...] = (
     gx.expectations.ExpectColumnValuesToNotBeNull,
+    gx.expectations.ExpectColumnValuesToBeNull,
     gx.expectations.ExpectColumnValuesToBeInSet,
     gx.expectations.ExpectColumnValuesToNotBeInSet,
     gx.expectations.ExpectColumnValuesToBeBetween,
@@ -183,6 +223,7 @@ class _Builder:
         *,
         unparsed_possible: bool = False,
         condition: ComparisonCondition | NullityCondition | None = None,
+        value: str | None = None,
     ) -> None:
         column = column or field_key
         self.add(
@@ -191,7 +232,7 @@ class _Builder:
             field_key,
             gx.expectations.ExpectColumnValuesToNotBeNull(column=column, row_condition=condition),
             columns=(column,) + _condition_columns(condition),
-            value=column,
+            value=value or column,
             unparsed_possible=unparsed_possible,
         )
 
@@ -240,8 +281,34 @@ class _Builder:
             value=raw,
         )
 
+    def read(self, field_key: str, unreadable: str, implausible: str) -> None:
+        """A typed value of `WRITTEN`: its text is no value at all (`unreadable`), or a value
+        the normaliser left out because it cannot be right (`implausible`)."""
+        raw = f"{field_key}_raw"
+        self.parsed(field_key, unreadable, raw, written(field_key))
+        self.add(
+            f"{field_key}.plausible",
+            implausible,
+            field_key,
+            custom.ExpectColumnPairValuesToBeParsed(
+                column_A=written(field_key), column_B=field_key
+            ),
+            columns=(written(field_key), field_key),
+            value=raw,
+        )
+
     def resident_id(self) -> None:
-        self.required("id_number", "id_raw")
+        # id_norm, not id_raw: a cell of nothing but spaces, quotes or invisible characters
+        # holds no ID either.
+        self.required("id_number", "id_norm", value="id_raw")
+        self.add(
+            "id_number.invisible",
+            "invisible_chars",
+            "id_number",
+            gx.expectations.ExpectColumnValuesToBeNull(column=INVISIBLE_ID),
+            columns=(INVISIBLE_ID,),
+            value="id_raw",
+        )
         self.add(
             "id_number.valid",
             "invalid_id",
@@ -352,11 +419,10 @@ def roster_checks(engine: Engine) -> list[Check]:
     b.enum("exit_status", schema.EXIT_STATUS)
     b.enum("housing", schema.HOUSING)
     b.parsed("water_safe", "invalid_value", "water_safe_raw", "water_safe")
-    b.parsed("income", "bad_number", "income_raw", "income")
-    b.between("income", 0, INCOME_MAX, issue="implausible_income", value="income_raw")
+    b.read("income", "bad_number", "implausible_income")
     b.parsed("family_size", "bad_number", "family_size_raw", "family_size")
     b.between("family_size", 1, FAMILY_SIZE_MAX, value="family_size_raw")
-    b.parsed("exit_year", "bad_date", "exit_year_raw", "exit_year")
+    b.read("exit_year", "bad_date", "implausible_date")
     b.between("exit_year", *EXIT_YEARS, value="exit_year_raw")
     b.add(
         "exit_year.required",
@@ -398,7 +464,9 @@ def village_checks(engine: Engine) -> list[Check]:
     b.required("is_poor", unparsed_possible=True)
     b.enum("unit_type", schema.UNIT_TYPE)
     b.between("toilet_rate", 0, 100)
-    b.between("income", 0, INCOME_MAX, issue="implausible_income")
+    # No raw text kept for the village sheet: its income is judged as read, and left out of
+    # the indicators when implausible (transforms.indicators.village_wide).
+    b.between("income", 0, value_limits().income_max, issue="implausible_income")
     b.add(
         "village.in_township",
         "village_not_in_township",
@@ -423,10 +491,10 @@ def dibao_checks(engine: Engine) -> list[Check]:
     b.enum("category", schema.DIBAO_CATEGORY)
     b.enum("status", schema.DIBAO_STATUS)
     b.enum("stop_reason", schema.STOP_REASON)
-    b.parsed("start_date", "bad_date", "start_date_raw", "start_date")
-    b.parsed("stop_date", "bad_date", "stop_date_raw", "stop_date")
+    b.read("start_date", "bad_date", "implausible_date")
+    b.read("stop_date", "bad_date", "implausible_date")
     b.parsed("family_size", "bad_number", "family_size_raw", "family_size")
-    b.parsed("monthly_amount", "bad_number", "monthly_amount_raw", "monthly_amount")
+    b.read("monthly_amount", "bad_number", "implausible_amount")
     return b.checks
 
 
@@ -439,7 +507,7 @@ def enrolment_checks(engine: Engine) -> list[Check]:
     b.enum("enrol_status", schema.ENROL_STATUS)
     b.enum("person_status", schema.PERSON_STATUS)
     b.enum("subsidy", schema.SUBSIDY)
-    b.parsed("birth_date", "bad_date", "birth_date_raw", "birth_date")
+    b.read("birth_date", "bad_date", "implausible_date")
     b.parsed("year", "bad_date", "year_raw", "year")
     return b.checks
 
@@ -448,11 +516,13 @@ def settlement_checks(engine: Engine) -> list[Check]:
     b = _Builder(schema.SETTLEMENT, engine)
     b.required("settlement_id")
     for key in ("eligible_cost", "basic_paid", "assistance_paid"):
-        b.required(key, unparsed_possible=True)
+        # Blank or no amount at all; an amount left out as implausible is implausible_amount
+        # (b.read below), not also a missing one.
+        b.required(key, written(key), unparsed_possible=True, value=f"{key}_raw")
     b.resident_id()
-    b.parsed("settle_date", "bad_date", "settle_date_raw", "settle_date")
+    b.read("settle_date", "bad_date", "implausible_date")
     for key in ("total_cost", "eligible_cost", "basic_paid", "serious_paid", "assistance_paid"):
-        b.parsed(key, "bad_number", f"{key}_raw", key)
+        b.read(key, "bad_number", "implausible_amount")
     return b.checks
 
 

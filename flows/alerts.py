@@ -29,8 +29,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine, or_, select
 
+from config.private import private_dir, private_file
 from config.settings import Divisions, load_divisions, load_policy, load_settings
 from transforms import alerts as A
+from transforms.safe_cells import safe_text
 from warehouse import db, models
 
 ATTEMPTS = 3  # one try and two retries
@@ -161,27 +163,13 @@ deliver_task = task(name="deliver-alert", cache_policy=NO_CACHE)(deliver)
 
 
 # ---------------------------------------------------------------- fix list
-def _safe_text(value: str) -> str:
-    """Text that a spreadsheet will never take for a formula (also after a CSV round trip)."""
-    if value and value[0] in "=+-@\t\r" and not _is_number(value):
-        return "'" + value
-    return value
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def write_fix_list(
     path: Path, sheets: Mapping[str, pl.DataFrame], about: list[tuple[str, str]]
 ) -> Path:
     """One sheet per frame with Chinese headers, typed cells, frozen header and autofilter,
-    then a 说明 sheet of (label, value) lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    then a 说明 sheet of (label, value) lines.  It holds the township's full IDs: 0600 in a
+    0700 folder; no text cell is a formula (`transforms.safe_cells`)."""
+    private_dir(path.parent)
     headers = {A.ISSUE_SHEET: A.ISSUE_COLUMNS, A.FINDING_SHEET: A.FINDING_COLUMNS}
     widths = {
         "detail": 60,
@@ -225,7 +213,7 @@ def write_fix_list(
                     elif isinstance(value, (int, float)) and not isinstance(value, bool):
                         sheet.write_number(i, j, value)
                     else:
-                        sheet.write_string(i, j, _safe_text(str(value)))
+                        sheet.write_string(i, j, safe_text(str(value)))
             sheet.freeze_panes(1, 0)
             sheet.autofilter(0, 0, max(frame.height, 1), max(len(columns) - 1, 0))
         info = book.add_worksheet("说明")
@@ -233,10 +221,10 @@ def write_fix_list(
         info.set_column(1, 1, 90, wrap)
         for i, (label, value) in enumerate(about):
             info.write_string(i, 0, label, head if i == 0 else top)
-            info.write_string(i, 1, _safe_text(value))
+            info.write_string(i, 1, safe_text(value))
     finally:
         book.close()
-    return path
+    return private_file(path)
 
 
 # ---------------------------------------------------------------- warehouse reads
@@ -520,7 +508,7 @@ def run_alerts(
             nightly_id=nightly["id"],
             as_of=as_of,
             overdue_days=overdue_days,
-            out_dir=settings.reports_dir / "alerts" / as_of.isoformat(),
+            out_dir=private_dir(private_dir(settings.reports_dir) / "alerts") / as_of.isoformat(),
             dry_run=dry_run,
             deliver_fn=deliver_fn,
             notices=A.file_notices(files, nightly["id"]),

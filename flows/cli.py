@@ -1,7 +1,19 @@
 """`fupin`: one entry point over the same flows the orchestrator runs.
 
-Exit codes: 0 success; 1 the run finished but something needs a person (files
-quarantined, rejected or held for the office, alerts failed); 2 usage or configuration error.
+Exit codes (outputs.md), so that a scheduler can act on the code alone:
+- 0 success;
+- 1 the run finished but something needs a person (files quarantined, rejected or held for
+  the office, a rule failed, alerts failed);
+- 2 usage or configuration error: a Chinese message naming the setting and what to do, no
+  traceback.  `main` checks the settings a command needs before it starts (`_preflight`):
+  the warehouse (FUPIN_DATABASE_URL or --db) can be reached, FUPIN_HOME can be written,
+  FUPIN_POLICY_FILE and FUPIN_CHANNELS_FILE can be read, the inbox can be read, and a
+  warehouse holds a finished nightly run for the commands that report on one.  So a database
+  that does not exist, a wrong password or an unreachable server is 2, while the same error
+  in the middle of a run is 3;
+- 3 the run failed: the message names the run (its id in the `run` table) and the log file
+  under `$FUPIN_HOME/logs/` holding the traceback (IDs, phones and URL passwords masked);
+  nothing of the traceback goes to the terminal.
 """
 
 from __future__ import annotations
@@ -9,14 +21,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import os
 import sys
-from datetime import date
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from flows.runtime import prefect_defaults
 
-OK, NEEDS_PERSON, USAGE = 0, 1, 2
+OK, NEEDS_PERSON, USAGE, FAILED = 0, 1, 2, 3
+
+
+class ConfigError(Exception):
+    """A setting keeps a command from starting (exit code 2); the message, in Chinese, names
+    the setting and says what to do."""
 
 
 def _date(text: str) -> date:
@@ -70,6 +91,13 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         return USAGE
     result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None, args.db)
     _print_run(result)
+    if "alerts" in result and result["alerts"] is None:  # the channel file could not be used
+        print(
+            "预警未发送：预警渠道配置文件不存在或有误（FUPIN_CHANNELS_FILE）。"
+            "更正后发送本次预警：fupin alerts",
+            file=sys.stderr,
+        )
+        return NEEDS_PERSON
     return NEEDS_PERSON if result["needs_attention"] else OK
 
 
@@ -78,7 +106,9 @@ def _print_run(result: dict[str, Any]) -> None:
     print(
         f"夜间核查完成（运行 #{result['run_id']}，截至 {result['as_of']}）："
         f"新接收文件 {files['accepted']} 个，重复 {files['duplicate']} 个，"
-        f"待确认 {files['held']} 个，隔离 {files['quarantined']} 个，退回 {files['rejected']} 个。"
+        f"待确认 {files['held']} 个，隔离 {files['quarantined']} 个，退回 {files['rejected']} 个"
+        + (f"，未读取（不属于任何来源）{files['ignored']} 个" if files.get("ignored") else "")
+        + "。"
     )
     f, i = result["findings"], result["issues"]
     print(
@@ -87,10 +117,11 @@ def _print_run(result: dict[str, Any]) -> None:
     print(
         f"数据质量问题：新增 {i['new']}，仍未整改 {i['still_open']}，重新出现 {i['reopened']}，已整改 {i['resolved']}。"
     )
-    labels = {"quarantined": "已隔离", "rejected": "已退回", "held": "待确认"}
+    labels = {"quarantined": "已隔离", "rejected": "已退回", "held": "待确认", "ignored": "未读取"}
     for o in result["outcomes"]:
         if o["status"] in labels:
-            print(f"  {labels[o['status']]}：{o['rel_path']}（#{o['file_id']}）—— {o['reason']}")
+            number = f"（#{o['file_id']}）" if o["file_id"] is not None else ""
+            print(f"  {labels[o['status']]}：{o['rel_path']}{number}—— {o['reason']}")
     if files["held"]:
         print("待确认的文件未启用，在用数据不变。核实后启用：fupin accept 编号 --reason 理由")
     for rule, why in f.get("rules_failed", {}).items():
@@ -111,6 +142,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from config.private import private_dir
     from flows.report import build_report
     from transforms.indicators import parse_period
     from warehouse import db
@@ -128,7 +160,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = db.connect(settings.database_url)
     db.upgrade(engine)
-    out = Path(args.out) if args.out else settings.reports_dir
+    out = Path(args.out) if args.out else private_dir(settings.reports_dir)
     try:
         paths = build_report(engine, args.kind, period, args.township, formats, out)
     except ValueError as exc:  # an unknown township: the message lists the valid names
@@ -390,14 +422,314 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# ---------------------------------------------------------------- failures → exit codes
+# What each command needs before it starts (the rest need nothing but their arguments).
+NEEDS_HOME = {
+    "nightly",
+    "export",
+    "report",
+    "alerts",
+    "snapshot",
+    "serve",
+    "changes",
+    "accept",
+    "demo",
+}
+NEEDS_WAREHOUSE = NEEDS_HOME
+NEEDS_NIGHTLY = {"alerts", "export", "report"}  # they report on what a nightly run found
+RUNS_FLOWS = {"nightly", "report", "alerts", "snapshot", "serve", "demo"}  # Prefect logs
+NEEDS_CHANNELS = {"alerts"}
+_DOING = {
+    "generate": "生成模拟数据",
+    "nightly": "夜间核查",
+    "export": "导出",
+    "report": "生成报告",
+    "alerts": "发送预警",
+    "snapshot": "年度归档",
+    "serve": "部署服务",
+    "changes": "比对报送变化",
+    "accept": "启用报送文件",
+    "demo": "演示",
+}
+
+
+def _masked_url(url: str) -> str:
+    """The warehouse URL as it may be shown: never its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "（无法解析的地址）"
+
+
+def _db_setting(args: argparse.Namespace) -> str:
+    """The setting that chose the warehouse."""
+    if getattr(args, "db", None):
+        return "--db"
+    if os.environ.get("FUPIN_DATABASE_URL"):
+        return "FUPIN_DATABASE_URL"
+    return "FUPIN_DATABASE_URL 未设置，默认 FUPIN_HOME 下的 fupin.db"
+
+
+def _unreachable(exc: BaseException) -> str:
+    """What a failed connection says, in words a clerk's administrator acts on."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if "database" in text and "does not exist" in text:
+        return "数据库不存在（请先创建该数据库，或更正地址中的数据库名）"
+    if "role" in text and "does not exist" in text:
+        return "数据库用户不存在（请更正地址中的用户名）"
+    if "authentication" in text or "password" in text:
+        return "用户名或密码不对（认证失败）"
+    if "unable to open database file" in text:
+        return "无法打开数据库文件（请检查目录是否存在、是否可写）"
+    return "无法连接数据库服务器（请检查主机、端口以及服务器是否已启动）"
+
+
+def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) -> None:
+    """The warehouse can be reached (and, for `needs_nightly`, holds a finished nightly run);
+    nothing in it is created or changed here (SQLite makes an empty file of a new one)."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import inspect, text
+
+    from warehouse import db
+
+    setting, shown = _db_setting(args), _masked_url(url)
+    try:
+        engine = db.connect(url)
+    except (ValueError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError):
+        raise ConfigError(
+            f"数据仓库地址无法使用（{setting}：{shown}）：应为 sqlite:///文件路径 或 "
+            "postgresql://用户:密码@主机:端口/数据库。请更正该设置。"
+        ) from None
+    except OSError:
+        raise ConfigError(
+            f"无法创建数据仓库所在的目录（{setting}：{shown}）：请检查目录权限，或更正该设置。"
+        ) from None
+    try:
+        with engine.connect() as conn:
+            if not needs_nightly:
+                return
+            has_run = inspect(conn).has_table("run")
+            finished = (
+                has_run
+                and conn.execute(
+                    text(
+                        "SELECT 1 FROM run WHERE flow = 'nightly' "
+                        "AND status IN ('succeeded', 'needs_attention') LIMIT 1"
+                    )
+                ).first()
+            )
+    except sa_exc.DBAPIError as exc:
+        raise ConfigError(
+            f"无法连接数据仓库（{setting}：{shown}）：{_unreachable(exc)}。"
+            f"更正 {setting.split(' ')[0]} 后重试。"
+        ) from None
+    finally:
+        engine.dispose()
+    if not finished:
+        raise ConfigError(
+            f"数据仓库（{setting}：{shown}）中还没有完成的夜间核查。请先运行："
+            "fupin nightly --inbox 收件目录；如已运行过，请检查该设置是否指向正确的数据仓库。"
+        )
+
+
+def _check_readable_dir(path: Path, setting: str, what: str) -> None:
+    if path.exists() and not (path.is_dir() and os.access(path, os.R_OK | os.X_OK)):
+        raise ConfigError(
+            f"{what}无法读取（{setting}：{path}）：不是目录或没有读取权限。请更正该设置或目录权限。"
+        )
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    """The settings `args.command` needs, checked before it starts: ConfigError if one
+    cannot work."""
+    command = args.command
+    if command not in NEEDS_HOME:
+        return
+    from config.settings import load_policy, load_settings, value_limits
+
+    settings = load_settings(args.db)
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        writable = os.access(settings.home, os.W_OK | os.X_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise ConfigError(
+            f"工作目录无法创建或写入（FUPIN_HOME：{settings.home}）。"
+            "请把 FUPIN_HOME 设为本用户可写的目录（默认 ./var），或更正目录权限。"
+        )
+    try:
+        load_policy(settings.policy_file)
+        value_limits(settings.policy_file)
+    except Exception as exc:
+        raise ConfigError(
+            f"政策参数文件无法读取（FUPIN_POLICY_FILE：{settings.policy_file}，"
+            f"{type(exc).__name__}）。请更正该设置，或参照 config/policy.toml 修改文件。"
+        ) from None
+    if command in NEEDS_CHANNELS:
+        from flows.alerts import AlertsConfigError, load_channels
+
+        try:
+            load_channels(settings.channels_file)
+        except AlertsConfigError as exc:
+            raise ConfigError(f"{exc}（设置：FUPIN_CHANNELS_FILE）") from None
+    if command == "nightly":
+        _check_readable_dir(Path(args.inbox), "--inbox", "收件目录")
+    if command == "serve":
+        setting = "--inbox" if args.inbox else "FUPIN_INBOX"
+        _check_readable_dir(Path(args.inbox) if args.inbox else settings.inbox, setting, "收件目录")
+    if command in NEEDS_WAREHOUSE:
+        _check_warehouse(args, settings.database_url, command in NEEDS_NIGHTLY)
+
+
+def _failed_runs_since(args: argparse.Namespace, started: datetime) -> list[int]:
+    """Runs recorded as failed since `started` (a flow that records its runs and failed)."""
+    from sqlalchemy import select
+
+    from config.settings import load_settings
+    from warehouse import db, models
+
+    try:
+        engine = db.connect(load_settings(args.db).database_url)
+        try:
+            run = models.table("run")
+            stmt = select(run.c.id).where(run.c.status == "failed", run.c.started_at >= started)
+            with engine.connect() as conn:
+                return [int(i) for i in conn.execute(stmt.order_by(run.c.id)).scalars()]
+        finally:
+            engine.dispose()
+    except Exception:
+        return []
+
+
+def _write_log(
+    args: argparse.Namespace, argv: list[str], exc: BaseException, runs: list[int]
+) -> Path:
+    """The traceback of a failed command, IDs, phones and URL passwords masked, in a file
+    under $FUPIN_HOME/logs/ (the system's temporary directory when that cannot be written)."""
+    import tempfile
+
+    from config.private import open_private, private_dir
+    from config.settings import load_settings
+    from transforms.alerts import scrub_error
+
+    now = datetime.now(UTC)
+    shown = [_masked_url(a) if "://" in a else a for a in argv]
+    lines = [
+        f"fupin {' '.join(shown)}",
+        f"time: {now.isoformat(timespec='seconds')}",
+        f"runs: {', '.join(f'#{r}' for r in runs) or '-'}",
+        "",
+        "".join(traceback.format_exception(exc)),
+    ]
+    body = scrub_error("\n".join(lines), limit=10**9)
+    name = f"fupin-{now:%Y%m%d-%H%M%S}-{args.command}" + (f"-run{runs[-1]}" if runs else "")
+    for folder in (
+        load_settings(args.db).home / "logs",
+        Path(tempfile.gettempdir()) / "fupin-logs",
+    ):
+        try:
+            path = private_dir(folder) / f"{name}-{os.getpid()}.log"
+            with open_private(path, "w", encoding="utf-8") as out:
+                out.write(body)
+            return path
+        except OSError:
+            continue
+    raise OSError("no folder to write the log to")
+
+
+def _run_failed(
+    args: argparse.Namespace, argv: list[str], exc: BaseException, started: datetime
+) -> int:
+    own = getattr(exc, "fupin_run_id", None)
+    runs = [own] if isinstance(own, int) else _failed_runs_since(args, started)
+    try:
+        log = str(_write_log(args, argv, exc, runs))
+    except Exception:
+        log = "（日志文件无法写入）"
+    which = "、".join(f"#{r}" for r in runs)
+    doing = _DOING.get(args.command, args.command)
+    run = f"运行 {which} 失败" if runs else "运行失败"
+    print(
+        f"{doing}{run}（{type(exc).__name__}）。完整的出错信息已写入日志：{log}。"
+        f"在用数据不受影响；请把日志交给系统管理员，排除问题后重新运行：fupin {args.command}。",
+        file=sys.stderr,
+    )
+    return FAILED
+
+
+class _Terse(logging.Formatter):
+    """A console handler's formatter, wrapped: the line without its traceback, IDs, phones
+    and URL passwords masked (the traceback of a failed run goes to its log file)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        from transforms.alerts import scrub_error
+
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return scrub_error(self.inner.format(record), limit=10**6)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+@contextlib.contextmanager
+def _terse_console(prefect: bool = True) -> Iterator[None]:
+    """While a command runs, what Prefect (and anything else) logs to the terminal carries
+    no traceback and no unmasked ID; file and API handlers are left as they are.  Prefect's
+    handlers are set up first (`prefect`: the command runs flows or reads Prefect settings),
+    so that they are among those wrapped."""
+    if prefect:
+        from prefect.logging.configuration import ensure_logging_setup
+
+        ensure_logging_setup()
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    wrapped: list[tuple[logging.Handler, logging.Formatter | None]] = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            console = isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            )
+            if console and not isinstance(handler.formatter, _Terse):
+                wrapped.append((handler, handler.formatter))
+                handler.setFormatter(_Terse(handler.formatter))
+    # A handler that cannot write (its terminal gone) must not print logging's own traceback.
+    raising, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        yield
+    finally:
+        logging.raiseExceptions = raising
+        for handler, formatter in wrapped:
+            handler.setFormatter(formatter)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the one place where failures become exit codes (module docstring)."""
     prefect_defaults()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return USAGE if exc.code else OK
-    return int(args.func(args))
+    started = datetime.now(UTC)
+    try:
+        with _terse_console(prefect=args.command in RUNS_FLOWS):
+            _preflight(args)
+            return int(args.func(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return USAGE
+    except Exception as exc:
+        return _run_failed(args, argv, exc, started)
 
 
 if __name__ == "__main__":

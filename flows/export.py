@@ -1,4 +1,7 @@
-"""`fupin export`: the office's restricted CSV exports (UTF-8 with BOM, so Excel opens them)."""
+"""`fupin export`: the office's restricted CSV exports (UTF-8 with BOM, so Excel opens them).
+
+They hold full ID numbers: each file is 0600, and the exports folder 0700 (`config.private`);
+no text cell leaves as a formula (`transforms.safe_cells`)."""
 
 from __future__ import annotations
 
@@ -6,8 +9,10 @@ from pathlib import Path
 
 import polars as pl
 
+from config.private import open_private, private_dir
 from config.settings import load_divisions, load_settings
 from transforms.exports import findings_export, issues_export
+from transforms.safe_cells import safe_frame
 from warehouse import db
 
 
@@ -28,14 +33,23 @@ def export(what: str, out: Path, database_url: str | None = None) -> int:
         )
     else:
         raise ValueError(what)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _private_folder(out, settings.exports_dir)
     _write_csv(frame, out)
     return frame.height
 
 
+def _private_folder(out: Path, exports_dir: Path) -> None:
+    """The export's folder: fupin's exports folder is kept 0700; a folder a person named is
+    made 0700 if it is new and otherwise left as it is (the file itself is 0600)."""
+    private_dir(out.parent, tighten=out.parent.resolve() == exports_dir.resolve())
+
+
 def _write_csv(frame: pl.DataFrame, out: Path) -> None:
+    """Text cells neutralised, typed columns as they are; 0600 from the first byte, and
+    complete or not there at all."""
     tmp = out.with_suffix(out.suffix + ".part")
-    frame.write_csv(tmp, include_bom=True)
+    with open_private(tmp) as fh:
+        safe_frame(frame).write_csv(fh, include_bom=True)
     tmp.replace(out)
 
 
@@ -77,6 +91,6 @@ def township_changes(
         db.canonical_of(engine, "roster", [int(after_id)]),
     )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        _private_folder(out, settings.exports_dir)
         _write_csv(changes, out)
     return changes

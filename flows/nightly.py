@@ -196,7 +196,7 @@ def nightly(
             stats = {
                 "files": {
                     s: sum(o.status == s for o in outcomes)
-                    for s in ("accepted", "duplicate", "held", "quarantined", "rejected")
+                    for s in ("accepted", "duplicate", "held", "quarantined", "rejected", "ignored")
                 },
                 "rows_in_force": {k: data[k].height for k in KINDS},
                 "issues": issues,
@@ -227,5 +227,18 @@ def nightly(
                 **stats,
             }
         except Exception as exc:
-            db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
+            try:
+                db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
+            except Exception as unrecorded:  # the warehouse itself may be what failed
+                log.error(
+                    "nightly run %s failed and could not be recorded as failed (%s); "
+                    "the next run marks it abandoned",
+                    run_id,
+                    type(unrecorded).__name__,
+                )
+            # `fupin nightly` names the failed run and where its traceback is (flows.cli).
+            import contextlib
+
+            with contextlib.suppress(AttributeError):
+                exc.fupin_run_id = run_id  # type: ignore[attr-defined]
             raise

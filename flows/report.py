@@ -20,6 +20,7 @@ import polars as pl
 from prefect import flow
 from sqlalchemy import Engine, text
 
+from config.private import private_dir
 from config.settings import CONFIG_DIR, Divisions, Policy, load_divisions, load_policy
 from reports import KINDS, render
 from reports import context as ctx
@@ -382,7 +383,7 @@ def report(
             str(period),
             township,
             _formats(formats),
-            Path(out_dir) if out_dir else settings.reports_dir,
+            Path(out_dir) if out_dir else private_dir(settings.reports_dir),
         )
     finally:
         engine.dispose()

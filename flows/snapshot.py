@@ -6,8 +6,9 @@ enrolment in force, identity links, findings and issues with their life cycles, 
 indicators up to the year — into the `snap_*` tables tagged with the year, then writes
 `$FUPIN_HOME/archive/YEAR/`: one Parquet file per table, the year's assessment and
 accountability reports rendered from those tables, the policy parameters, and
-`manifest.json` (rows, SHA-256 of every file, policy, code version, dates).  The `snapshot`
-row, written last, makes it official; a year is never frozen twice.
+`manifest.json` (rows, SHA-256 of every file, policy, code version, dates), every file 0600 in
+0700 folders (`config.private`).  The `snapshot` row, written last, makes it official; a year
+is never frozen twice.
 
 A snapshot taken after the year end holds what the warehouse holds then (the latest data in
 force), evaluated at 12-31: the warehouse keeps no copy of a superseded roster as it stood on
@@ -35,6 +36,7 @@ import polars as pl
 from prefect import flow, get_run_logger
 from sqlalchemy import Engine, func, select
 
+from config.private import private_dir, private_tree
 from config.settings import Settings, load_policy, load_settings
 from flows.report import FINISHED, build_report
 from reports import KINDS
@@ -247,9 +249,9 @@ def _create(
     log.info("snapshot %s: rows frozen %s", year, rows)
 
     created_at = datetime.now(UTC)
-    staging = settings.archive_dir / f".{year}.partial-{uuid.uuid4().hex[:8]}"
+    staging = private_dir(settings.archive_dir) / f".{year}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        (staging / S.TABLES_DIR).mkdir(parents=True)
+        private_dir(staging / S.TABLES_DIR)
         for source in models.SNAPSHOT_SOURCES:
             db.read_snapshot(engine, source, year).write_parquet(
                 staging / S.table_file(source), compression="zstd", statistics=True
@@ -292,6 +294,7 @@ def _create(
         )
         body = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
         (staging / S.MANIFEST).write_bytes(body)
+        private_tree(staging)  # full IDs: 0600 files in 0700 folders (hashes unchanged)
         if target.exists():
             raise SnapshotExists(f"归档目录在生成期间出现：{target}。归档不会覆盖已有文件。")
         staging.rename(target)

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine
 
-from config.settings import DIVISIONS_CSV
+from config.settings import DIVISIONS_CSV, value_limits
 from transforms.frames import CANONICAL, ISSUE, conform, empty
 from warehouse import db
 
@@ -30,10 +30,14 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 @cache
 def fingerprint() -> str:
-    """What the suites' verdicts depend on, hashed: their code, the schema, the divisions."""
+    """What the suites' verdicts depend on, hashed: their code, the schema, the divisions,
+    and the bounds of policy.toml [values] (the village sheet's income is judged against
+    them, and every message of an implausible value names them)."""
     digest = hashlib.sha256(version("great-expectations").encode())
+    digest.update(repr(value_limits()).encode())
     inputs = sorted((_ROOT / "expectations").glob("*.py")) + [
         _ROOT / "config" / "schema.py",
+        _ROOT / "transforms" / "values.py",
         DIVISIONS_CSV,
     ]
     for path in inputs:

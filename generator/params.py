@@ -18,7 +18,8 @@ from config.settings import Policy, load_policy
 
 # Bumped whenever the same seed can give different files or truth: 1.1.0 = a bad 健康状况 only
 # where the column exists; typos never read as Excel damage; head issues on active members.
-GENERATOR_VERSION = "1.1.0"
+# 1.2.0 = settlement bills with implausible amounts and dates and invisible marks in IDs.
+GENERATOR_VERSION = "1.2.0"
 
 # The night a single generation is as of, and the first night of a timeline, by default.
 SINGLE_NIGHT = date(2018, 6, 30)
@@ -67,6 +68,9 @@ ISSUE_COUNTS: dict[str, int] = {
     "bad_date": 30,
     "bad_number": 30,
     "implausible_income": 22,
+    "implausible_amount": 20,  # settlement amounts: negative, 1e15 (bills of non-poor residents)
+    "implausible_date": 20,  # settlement dates years ahead
+    "invisible_chars": 20,  # zero-width and direction marks inside settlement IDs
     "sex_mismatch": 30,
     "village_not_in_township": 22,
     "foreign_township": 10,  # households copied into a neighbour's workbook (one issue per row)

@@ -3,7 +3,7 @@
 `render(kind, data, formats, out_dir)` takes the plain data of `reports.context` and writes
 `<kind>_<period>_<scope>.html|pdf|xlsx`.  Every string of the data is scrubbed of ID numbers
 first; HTML is autoescaped; XLSX text never becomes a formula.  Same data, same bytes (HTML and
-XLSX; a PDF carries its engine's creation time).
+XLSX; a PDF carries its engine's creation time).  Files are 0600 (`config.private`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from config.private import open_private, private_dir, private_file
 from reports.safety import scrub
 
 KINDS = ("assessment", "accountability")
@@ -38,12 +39,15 @@ def render(
 
     data = scrub(data)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # A folder made here is 0700; one that exists (a folder a person chose, or the reports
+    # folder, which `fupin report` and the alerts tighten) is left as it is.  Files: 0600.
+    private_dir(out_dir, tighten=False)
     stem = data["meta"]["file_stem"]
     written: list[Path] = []
     html_path = out_dir / f"{stem}.html"
     if "html" in formats or "pdf" in formats:
-        html_path.write_text(render_html(data), encoding="utf-8", newline="\n")
+        with open_private(html_path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(render_html(data))
         if "html" in formats:
             written.append(html_path)
     if "pdf" in formats:
@@ -52,4 +56,6 @@ def render(
             html_path.unlink()
     if "xlsx" in formats:
         written.append(write_xlsx(data, out_dir / f"{stem}.xlsx"))
+    for path in written:
+        private_file(path)
     return written

@@ -1,6 +1,7 @@
-"""What every report does to text before anyone reads it: ID numbers masked, spreadsheet
-formulas neutralised.  Applied to the whole data dict at the rendering boundary, whatever the
-context builder already did, so a new column cannot leak an ID."""
+"""What every report does to text before anyone reads it: ID numbers masked.  Applied to the
+whole data dict at the rendering boundary, whatever the context builder already did, so a new
+column cannot leak an ID.  (Formulas are neutralised where cells are written, by the one
+guard of every CSV and XLSX writer: `transforms.safe_cells`.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ _ID18 = re.compile(
 _ID15 = re.compile(
     r"(?<![0-9A-Za-z])[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])"
 )
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def scrub_ids(text: str) -> str:
@@ -36,8 +36,3 @@ def scrub(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     return value
-
-
-def neutralise_formula(text: str) -> str:
-    """A cell beginning with = + - @ (or a tab/CR) becomes text Excel will not evaluate."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text

@@ -2,9 +2,10 @@
 Chinese headers, a frozen header row and an autofilter.
 
 Text never becomes a formula: cells are written with `write_string`, and text that a
-spreadsheet program or a later CSV round-trip would read as a formula (= + - @) is prefixed
-with an apostrophe.  The document's `created` property is the report's evaluation date, so the
-same data gives the same bytes.
+spreadsheet program or a later CSV round-trip would read as a formula (= + - @, tab, CR) is
+prefixed with an apostrophe (`transforms.safe_cells`, the guard of every CSV and XLSX
+writer).  The document's `created` property is the report's evaluation date, so the same data
+gives the same bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import xlsxwriter
 
-from reports.safety import neutralise_formula
+from transforms.safe_cells import safe_text
 
 NUMBER_FORMATS = {
     "int": "#,##0",
@@ -94,7 +95,7 @@ def write_xlsx(data: dict[str, Any], path: Path) -> Path:
     cover = wb.add_worksheet(_sheet_name("说明", used))
     cover.set_column(0, 0, 16)
     cover.set_column(1, 1, 90)
-    cover.write_string(0, 0, neutralise_formula(meta["title"]), title)
+    cover.write_string(0, 0, safe_text(meta["title"]), title)
     info = [
         ("发文单位", meta["issuer"]),
         ("编号", meta["doc_no"]),
@@ -106,7 +107,7 @@ def write_xlsx(data: dict[str, Any], path: Path) -> Path:
     row = 2
     for k, v in info:
         cover.write_string(row, 0, k, header)
-        cover.write_string(row, 1, neutralise_formula(str(v)), wrap)
+        cover.write_string(row, 1, safe_text(str(v)), wrap)
         row += 1
     row += 1
     cover.write_string(row, 0, "工作表", header)
@@ -117,10 +118,10 @@ def write_xlsx(data: dict[str, Any], path: Path) -> Path:
     for name, t in zip(names, tables, strict=True):
         row += 1
         cover.write_string(row, 0, name)
-        cover.write_string(row, 1, neutralise_formula(t["title"]), wrap)
+        cover.write_string(row, 1, safe_text(t["title"]), wrap)
     row += 2
     for n in data.get("notes", []):
-        cover.write_string(row, 1, neutralise_formula(n), wrap)
+        cover.write_string(row, 1, safe_text(n), wrap)
         row += 1
 
     for name, t in zip(names, tables, strict=True):
@@ -154,7 +155,7 @@ def _write_table(ws: Any, t: dict[str, Any], header: Any, formats: dict[str, Any
                 shown = "是" if value else "否"
                 ws.write_string(i, j, shown)
             else:  # text, longtext, rating
-                shown = neutralise_formula(str(value))
+                shown = safe_text(str(value))
                 ws.write_string(i, j, shown)
             widths[j] = max(widths[j], min(_width(shown) + 2, 60))
     for j, w in enumerate(widths):

@@ -38,8 +38,27 @@ def check_char(first17: str) -> str:
     return CHECK_CHARS[total % 11]
 
 
+def strip_invisible(text: str) -> str:
+    """`text` without Unicode format characters (category Cf): zero-width spaces and joiners
+    (U+200B-U+200D), direction marks and embeddings (U+200E/F, U+202A-U+202E, U+2066-U+2069),
+    the BOM (U+FEFF), the soft hyphen (U+00AD) and the like.  Pasted from a web page or a
+    chat they hide inside a cell: nobody sees them, every comparison does."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def has_invisible(text: str | None) -> bool:
+    """Whether `text` holds a character `strip_invisible` removes."""
+    return text is not None and strip_invisible(text) != text
+
+
+# The same class for polars (Rust regex): `expr.str.contains(INVISIBLE)`.
+INVISIBLE = r"\p{Cf}"
+
+
 def _clean(text: str) -> str:
-    return _BLANKS.sub("", unicodedata.normalize("NFKC", text)).upper()
+    return _BLANKS.sub("", unicodedata.normalize("NFKC", strip_invisible(text))).upper()
 
 
 def _valid_birth(yyyymmdd: str) -> bool:

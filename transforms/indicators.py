@@ -31,7 +31,7 @@ import polars as pl
 
 from config.rules import RULES
 from config.schema import ATTRIBUTE, HEALTH, LABOUR, UNIT_TYPE
-from config.settings import Divisions, Policy, load_divisions, village_short
+from config.settings import Divisions, Policy, load_divisions, value_limits, village_short
 from transforms import ids
 from transforms.frames import DIBAO_ROW, ENROLMENT_ROW, ROSTER_PERSON, SETTLEMENT_ROW, conform
 from transforms.rules import (
@@ -43,6 +43,7 @@ from transforms.rules import (
     RuleInputs,
     r03_dibao_missing,
 )
+from transforms.values import plausible_amount
 
 S, F = pl.Utf8(), pl.Float64()
 
@@ -936,6 +937,10 @@ def village_wide(x: IndicatorInputs) -> pl.DataFrame:
     line = float(x.policy.year(x.year).village_exit_line)
     if v.height == 0:
         return v
+    # The village sheet keeps no raw text: an income that cannot be right (negative, not a
+    # finite number, above the ceiling) is its row's implausible_income issue, not a value.
+    ceiling = value_limits().income_max
+    v = v.with_columns(plausible_amount(pl.col("income"), ceiling).alias("income"))
     infra = [pl.col(k).fill_null(False).cast(pl.Int64) for k in VILLAGE_INFRA]
     toilet_ok = (pl.col("toilet_rate") >= TOILET_RATE_LINE).fill_null(False)
     return v.with_columns(

@@ -2,17 +2,23 @@
 
 Nothing is dropped and nothing is "repaired" here: a value that can't be read becomes null
 with its text kept in `<column>_raw` (or, for enumerations, the trimmed written value), so the
-expectation suites can report file, sheet, row and column.
+expectation suites can report file, sheet, row and column.  So does a value that cannot be
+right (`transforms.values`: a negative, non-finite or absurd amount, a date before 1900 or more
+than a year after the file is read): it is read, kept as written, and not used.
+
+Invisible format characters (zero-width spaces, direction marks, the BOM, soft hyphens:
+Unicode category Cf) are removed from IDs and names; the text as read stays in `*_raw`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 
 import polars as pl
 
 from config import schema as cfg
-from config.settings import load_divisions
+from config.settings import ValueLimits, load_divisions, value_limits
 from transforms import ids
 from transforms.cells import (
     clean_label,
@@ -35,6 +41,7 @@ from transforms.frames import (
     conform,
     staged_schema,
 )
+from transforms.values import amount_as_written, plausible_amount, plausible_date, plausible_year
 
 Parser = Callable[[pl.Expr], pl.Expr]
 
@@ -64,6 +71,29 @@ def _by_value(frame: pl.DataFrame, specs: list[tuple[str, str, Parser]]) -> pl.D
 
 def _enum(mapping: Mapping[str, Sequence[str]]) -> Parser:
     return lambda expr: normalise_enum(expr, mapping)
+
+
+def _name(expr: pl.Expr) -> pl.Expr:
+    """`normalise_name` of the text without invisible format characters (category Cf)."""
+    return normalise_name(expr.cast(pl.Utf8).str.replace_all(ids.INVISIBLE, ""))
+
+
+class _Plausible:
+    """Readers of amounts and dates that leave out what cannot be right (`transforms.values`):
+    the bounds of the policy file, the latest date a year after the day the file is read."""
+
+    def __init__(self, limits: ValueLimits | None, read_on: date | None) -> None:
+        self.limits = limits or value_limits()
+        self.latest = self.limits.latest_date(read_on or date.today())
+
+    def amount(self, ceiling: float) -> Parser:
+        return lambda expr: plausible_amount(amount_as_written(expr), ceiling)
+
+    def day(self, expr: pl.Expr) -> pl.Expr:
+        return plausible_date(parse_date(expr), self.limits.earliest_date, self.latest)
+
+    def year(self, expr: pl.Expr) -> pl.Expr:
+        return plausible_year(parse_int(expr), self.limits.earliest_date, self.latest)
 
 
 def _with_ids(frame: pl.DataFrame) -> pl.DataFrame:
@@ -225,14 +255,22 @@ def _fill_households(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop("__run")
 
 
-def normalise_roster(staged: pl.DataFrame, township_code: str | None) -> pl.DataFrame:
+def normalise_roster(
+    staged: pl.DataFrame,
+    township_code: str | None,
+    *,
+    limits: ValueLimits | None = None,
+    read_on: date | None = None,
+) -> pl.DataFrame:
     """Staged roster rows → `transforms.frames.ROSTER_PERSON`.
 
     `township_code` is the township the workbook is for (a code, or a name such as the title's
     `珠玑镇`); it fills a blank 乡镇 cell.  A written 乡镇 is kept and resolved on its own, so a
-    row naming another township stays visible as such.
+    row naming another township stays visible as such.  `limits` (default: the policy file's
+    [values]) and `read_on` (default: today) bound 年人均可支配收入 and 脱贫年度.
     """
     _, hint_name = _resolve_township_hint(township_code)
+    plausible = _Plausible(limits, read_on)
     frame = _fill_households(_as_staged(staged, cfg.ROSTER))
     frame = _keep_raw(
         frame,
@@ -249,7 +287,7 @@ def normalise_roster(staged: pl.DataFrame, township_code: str | None) -> pl.Data
         pl.coalesce(clean_label(pl.col("township")), pl.lit(hint_name, dtype=pl.Utf8)).alias(
             "township"
         ),
-        normalise_name(pl.col("name")).alias("name"),
+        _name(pl.col("name")).alias("name"),
     )
     frame = _by_value(
         frame,
@@ -267,9 +305,9 @@ def normalise_roster(staged: pl.DataFrame, township_code: str | None) -> pl.Data
             ),
             ("attribute", "attribute", _enum(cfg.ATTRIBUTE)),
             ("family_size", "family_size", parse_int),
-            ("income", "income", parse_money),
+            ("income", "income", plausible.amount(plausible.limits.income_max)),
             ("exit_status", "exit_status", _enum(cfg.EXIT_STATUS)),
-            ("exit_year", "exit_year", parse_int),
+            ("exit_year", "exit_year", plausible.year),
             ("housing", "housing", _enum(cfg.HOUSING)),
             ("water_safe", "water_safe", parse_yes_no),
             ("support_unit", "support_unit", trimmed),
@@ -316,8 +354,12 @@ def normalise_villages(staged: pl.DataFrame, township_code: str | None) -> pl.Da
 # ---------------------------------------------------------------- 低保, enrolment, settlements
 
 
-def normalise_dibao(staged: pl.DataFrame) -> pl.DataFrame:
-    """Staged 低保/特困 rows → `DIBAO_ROW`."""
+def normalise_dibao(
+    staged: pl.DataFrame, *, limits: ValueLimits | None = None, read_on: date | None = None
+) -> pl.DataFrame:
+    """Staged 低保/特困 rows → `DIBAO_ROW` (月保障金额 and the dates bounded as in
+    `normalise_roster`)."""
+    plausible = _Plausible(limits, read_on)
     frame = _keep_raw(
         _as_staged(staged, cfg.DIBAO),
         {
@@ -330,7 +372,7 @@ def normalise_dibao(staged: pl.DataFrame) -> pl.DataFrame:
         },
     )
     frame = frame.with_columns(
-        normalise_name(pl.col("name")).alias("name"),
+        _name(pl.col("name")).alias("name"),
         clean_label(pl.col("family_id")).alias("family_id"),
     )
     frame = _by_value(
@@ -341,19 +383,27 @@ def normalise_dibao(staged: pl.DataFrame) -> pl.DataFrame:
             ("relation", "relation", _enum(cfg.RELATION)),
             ("category", "category", _enum(cfg.DIBAO_CATEGORY)),
             ("family_size", "family_size", parse_int),
-            ("monthly_amount", "monthly_amount", parse_money),
+            (
+                "monthly_amount",
+                "monthly_amount",
+                plausible.amount(plausible.limits.dibao_monthly_max),
+            ),
             ("status", "status", _enum(cfg.DIBAO_STATUS)),
-            ("start_date", "start_date", parse_date),
-            ("stop_date", "stop_date", parse_date),
+            ("start_date", "start_date", plausible.day),
+            ("stop_date", "stop_date", plausible.day),
             ("stop_reason", "stop_reason", _enum(cfg.STOP_REASON)),
         ],
     )
     return conform(_with_ids(frame), DIBAO_ROW)
 
 
-def normalise_enrolment(staged: pl.DataFrame) -> pl.DataFrame:
+def normalise_enrolment(
+    staged: pl.DataFrame, *, limits: ValueLimits | None = None, read_on: date | None = None
+) -> pl.DataFrame:
     """Staged enrolment rows → `ENROLMENT_ROW` (≈420k rows a year, several years a file):
-    every parser runs once per distinct value, nothing row by row in Python."""
+    every parser runs once per distinct value, nothing row by row in Python.  出生日期 is
+    bounded as in `normalise_roster`."""
+    plausible = _Plausible(limits, read_on)
     frame = _keep_raw(
         _as_staged(staged, cfg.ENROLMENT),
         {
@@ -364,14 +414,14 @@ def normalise_enrolment(staged: pl.DataFrame) -> pl.DataFrame:
         },
     )
     frame = frame.with_columns(
-        normalise_name(pl.col("name")).alias("name"),
+        _name(pl.col("name")).alias("name"),
         trimmed(pl.col("insured_key")).alias("insured_key"),
     )
     frame = _by_value(
         frame,
         [
             ("sex", "sex", _enum(cfg.SEX)),
-            ("birth_date", "birth_date", parse_date),
+            ("birth_date", "birth_date", plausible.day),
             ("year", "year", parse_int),
             ("enrol_status", "enrol_status", _enum(cfg.ENROL_STATUS)),
             ("person_status", "person_status", _enum(cfg.PERSON_STATUS)),
@@ -383,8 +433,13 @@ def normalise_enrolment(staged: pl.DataFrame) -> pl.DataFrame:
     return conform(_with_ids(frame), ENROLMENT_ROW)
 
 
-def normalise_settlement(staged: pl.DataFrame) -> pl.DataFrame:
-    """Staged settlement rows → `SETTLEMENT_ROW`."""
+def normalise_settlement(
+    staged: pl.DataFrame, *, limits: ValueLimits | None = None, read_on: date | None = None
+) -> pl.DataFrame:
+    """Staged settlement rows → `SETTLEMENT_ROW` (amounts and 结算日期 bounded as in
+    `normalise_roster`)."""
+    plausible = _Plausible(limits, read_on)
+    amount = plausible.amount(plausible.limits.settlement_max)
     money = ("total_cost", "eligible_cost", "basic_paid", "serious_paid", "assistance_paid")
     frame = _keep_raw(
         _as_staged(staged, cfg.SETTLEMENT),
@@ -396,14 +451,14 @@ def normalise_settlement(staged: pl.DataFrame) -> pl.DataFrame:
         },
     )
     frame = frame.with_columns(
-        normalise_name(pl.col("name")).alias("name"),
+        _name(pl.col("name")).alias("name"),
         clean_label(pl.col("settlement_id")).alias("settlement_id"),
-        *[parse_money(pl.col(k)).alias(k) for k in money],
+        *[amount(pl.col(k)).alias(k) for k in money],
     )
     frame = _by_value(
         frame,
         [
-            ("settle_date", "settle_date", parse_date),
+            ("settle_date", "settle_date", plausible.day),
             ("institution", "institution", trimmed),
         ],
     )

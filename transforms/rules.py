@@ -637,8 +637,28 @@ def r11_dibao_not_registered(x: RuleInputs) -> pl.DataFrame:
     return out  # township_code is resolved by the caller from the written township
 
 
+R13_AMOUNTS = ("eligible_cost", "basic_paid", "serious_paid", "assistance_paid")
+
+
+def _amounts_usable(columns: list[str]) -> pl.Expr:
+    """True where none of R13's amounts was written but left out by the normaliser (text
+    that is no number, or an amount that cannot be right: `transforms.values`).  A blank
+    amount counts as 0; a left-out one is unknown, so the settlement is not judged."""
+    left_out = [
+        pl.col(c).is_null() & pl.col(f"{c}_raw").str.strip_chars().ne("").fill_null(False)
+        for c in R13_AMOUNTS
+        if f"{c}_raw" in columns
+    ]
+    return ~pl.any_horizontal(left_out) if left_out else pl.lit(True)
+
+
 def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
-    """医疗救助不足70%: assistance below 70% of what insurance left of the compliant cost."""
+    """医疗救助不足70%: assistance below 70% of what insurance left of the compliant cost.
+
+    A settlement with an amount left out as unreadable or implausible (−5,000, 1e15, inf) is
+    not judged: a made-up 0 could create a finding, a huge payment hide one.  Its row's
+    data-quality issue (bad_number, implausible_amount) stands for it until the amount is
+    fixed; then the rule judges it again."""
     owner = x.active_identified.unique("identity", keep="first").select(
         "identity",
         "township_code",
@@ -659,7 +679,7 @@ def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
         - pl.col("serious_paid").fill_null(0)
     )
     rows = (
-        s.filter(pl.col("identity").is_not_null())
+        s.filter(pl.col("identity").is_not_null() & _amounts_usable(s.columns))
         .join(owner, on="identity", how="inner")
         .with_columns(remaining=remaining, need=remaining * x.assistance_share)
         .filter(

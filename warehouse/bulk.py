@@ -64,12 +64,20 @@ _PG_OIDS: dict[int, pl.DataType] = {
 # --- transactions ---------------------------------------------------------------------------
 
 
+# Set on a SQLite connection about to begin a write transaction: `warehouse.db` begins it
+# IMMEDIATE.  A deferred transaction that reads first and writes later cannot take the write
+# lock once another connection has committed since its read ("database is locked", at once,
+# whatever the busy timeout); an immediate one waits for the lock up front.
+WRITE_INTENT = "fupin_write"
+
+
 @contextmanager
 def transaction(bind: Bind) -> Iterator[Connection]:
-    """A connection inside a transaction: the caller's, or a new one committed on exit."""
+    """A connection inside a write transaction: the caller's, or a new one committed on exit."""
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             try:
+                conn.info[WRITE_INTENT] = True
                 with conn.begin():
                     yield conn
             finally:
@@ -78,6 +86,7 @@ def transaction(bind: Bind) -> Iterator[Connection]:
         yield bind
     else:
         try:
+            bind.info[WRITE_INTENT] = True
             with bind.begin():
                 yield bind
         finally:

@@ -43,10 +43,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from config.private import private_database
 from config.schema import READ_ISSUE_KINDS
 from transforms.intake import FOLDER_KINDS
 from warehouse import models
 from warehouse.bulk import (
+    WRITE_INTENT,
     Bind,
     connection,
     delete_rows,
@@ -60,6 +62,7 @@ from warehouse.lifecycle import upsert_lifecycle
 
 __all__ = [
     "Bind",
+    "abandon_dead_runs",
     "alembic_config",
     "canonical_of",
     "connect",
@@ -126,6 +129,7 @@ def connect(url: str, **engine_options: Any) -> Engine:
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(parsed.database))  # 0600, and so its -wal/-shm
         engine = create_engine(parsed, **engine_options)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -148,7 +152,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    write = conn.info.pop(WRITE_INTENT, False)  # bulk.transaction: take the write lock now
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def alembic_config() -> Config:
@@ -216,7 +221,22 @@ def _new_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
+# Runs this process started and has not finished, per warehouse (`_lock_key`): alive whatever
+# the run lock says, since the threads of a process share its lock.
+_live_runs: set[tuple[str, int]] = set()
+
+
+def _engine_of(bind: Bind) -> Engine:
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _lock_key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
 def start_run(bind: Bind, flow: str, as_of: date, params: dict[str, Any] | None = None) -> int:
+    """Record a run as `running`; then mark `abandoned` the nightly runs a killed process
+    left `running` (`abandon_dead_runs`)."""
     run = models.table("run")
     with transaction(bind) as conn:
         result = conn.execute(
@@ -224,7 +244,12 @@ def start_run(bind: Bind, flow: str, as_of: date, params: dict[str, Any] | None 
                 flow=flow, as_of=as_of, started_at=_now(), status="running", params=_json(params)
             )
         )
-        return _new_id(result)
+        run_id = _new_id(result)
+    key = _lock_key(_engine_of(bind))
+    with _held_guard:
+        _live_runs.add((key, run_id))
+    abandon_dead_runs(bind, found_by=run_id)
+    return run_id
 
 
 def finish_run(bind: Bind, run_id: int, status: str, stats: dict[str, Any] | None = None) -> None:
@@ -235,6 +260,54 @@ def finish_run(bind: Bind, run_id: int, status: str, stats: dict[str, Any] | Non
             .where(run.c.id == run_id)
             .values(finished_at=_now(), status=status, stats=_json(stats))
         )
+    if status != "running":
+        with _held_guard:
+            _live_runs.discard((_lock_key(_engine_of(bind)), run_id))
+
+
+def abandon_dead_runs(bind: Bind, found_by: int | None = None) -> list[int]:
+    """Mark `abandoned` the nightly runs still `running` whose process is gone (killed, or
+    its machine restarted); returns their ids.
+
+    A nightly run holds the run lock exclusively from its start to its end (`flows.nightly`),
+    and a process that dies releases it (`run_lock`).  So when no process holds the lock
+    exclusively, no nightly run is alive elsewhere: this is known when this process holds the
+    lock itself (a nightly run records itself under its own exclusive lock), or when the lock
+    can be taken shared right now.  Report and snapshot builds hold it shared and do not stand
+    in the way; a nightly run holding it elsewhere does, and then nothing is marked.  The
+    update is made while the lock is held, so no nightly run can start in between.  A run this
+    process started and has not finished is never marked.
+
+    Runs of other flows are left alone: a snapshot run releases the lock before it writes its
+    archive and `fupin alerts` takes none, so the lock says nothing about whether they live.
+    Works the same on PostgreSQL (advisory lock) and SQLite (`flock`); an in-memory database
+    belongs to one process, whose live runs are known.
+    """
+    engine = _engine_of(bind)
+    key = _lock_key(engine)
+    with _held_guard:
+        ours = key in _held
+        live = [run_id for k, run_id in _live_runs if k == key]
+    release = (lambda: None) if ours else _try_shared(engine)
+    if release is None:
+        return []
+    try:
+        run = models.table("run")
+        dead = and_(run.c.flow == "nightly", run.c.status == "running", run.c.id.not_in(live))
+        stats: dict[str, Any] = {"abandoned": "a killed process left it running"}
+        if found_by is not None:
+            stats["found_by_run"] = found_by
+        with transaction(bind) as conn:
+            ids = [int(i) for i in conn.execute(select(run.c.id).where(dead)).scalars()]
+            if ids:
+                conn.execute(
+                    update(run)
+                    .where(run.c.id.in_(ids), run.c.status == "running")
+                    .values(status="abandoned", finished_at=_now(), stats=_json(stats))
+                )
+        return ids
+    finally:
+        release()
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -706,6 +779,52 @@ def run_lock(
                 del _held[key]
         if last:
             held.release()
+
+
+def _try_shared(engine: Engine) -> Callable[[], None] | None:
+    """The run lock taken shared if nobody holds it exclusively now (its release), else None."""
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock_shared(:key)"), {"key": RUN_LOCK_KEY}
+            ).scalar()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return None
+
+        def unlock() -> None:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock_shared(:key)"), {"key": RUN_LOCK_KEY})
+                conn.close()
+            except Exception:
+                conn.invalidate()  # closing the session releases the lock
+
+        return unlock
+    database = engine.url.database
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return lambda: None
+    if not database or database == ":memory:":
+        return lambda: None
+    path = Path(database + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+
+    def release() -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+    return release
 
 
 def _acquire(

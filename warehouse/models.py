@@ -58,7 +58,8 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 Timestamp = DateTime(timezone=True)
 
 FLOWS = ("nightly", "report", "alerts", "snapshot")
-RUN_STATUSES = ("running", "succeeded", "failed", "needs_attention")
+# "abandoned": left "running" by a killed process, so marked when a later run starts.
+RUN_STATUSES = ("running", "succeeded", "failed", "needs_attention", "abandoned")
 FILE_SOURCES = ("townships", "dibao", "insurance", "claims")
 # "loading": recorded, rows being written; a crash leaves it so and the next run starts it again.
 # "duplicate": the same data as the file in force in new bytes (re-saved, renamed, re-encoded).

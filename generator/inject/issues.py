@@ -299,22 +299,40 @@ class IssueInjections(InjectorBase):
             )
 
         bills = self.world.settlements.join(
-            self.world.people.select("pid", "kind"), on="pid"
-        ).filter(pl.col("kind") == "resident")
-        bills = bills.sample(
-            n=min(bills.height, n_date + n_num), seed=int(self.rng.integers(1 << 31))
+            self.world.people.select("pid", "kind", "identity"), on="pid"
+        ).filter(
+            (pl.col("kind") == "resident") & ~pl.col("pid").is_in(list(self.enrol.person_text))
         )
-        for i, sid in enumerate(bills["settlement_id"].to_list()):
+        # Values that cannot be right, and IDs with invisible characters pasted in, on bills
+        # of residents outside the roster: no rule reads them (R13 is about roster persons).
+        n_amount = self.issue_count("implausible_amount")
+        n_future = self.issue_count("implausible_date")
+        n_hidden = self.issue_count("invisible_chars")
+        bills = bills.sample(
+            n=min(bills.height, n_date + n_num + n_amount + n_future + n_hidden),
+            seed=int(self.rng.integers(1 << 31)),
+        )
+        amounts = (("total_cost", "医疗费用总额"), ("assistance_paid", "医疗救助支付"))
+        for i, (sid, identity) in enumerate(bills.select("settlement_id", "identity").rows()):
             if i < n_date:
                 self.claims.text[sid] = {"settle_date": ("2017-02-30", "2017/13/5", "不详")[i % 3]}
-                self.issues.append(
-                    IssueRef("bad_date", "结算日期", "", source="claims", source_ref=sid)
-                )
-            else:
+                kind, column = "bad_date", "结算日期"
+            elif (k := i - n_date) < n_num:
                 self.claims.text[sid] = {"total_cost": ("—", "待结算", "1,2,00")[i % 3]}
-                self.issues.append(
-                    IssueRef("bad_number", "医疗费用总额", "", source="claims", source_ref=sid)
-                )
+                kind, column = "bad_number", "医疗费用总额"
+            elif (k := k - n_num) < n_amount:
+                key, column = amounts[k % 2]
+                self.claims.text[sid] = {key: ("-5000", "1e15", "-120.50")[k % 3]}
+                kind = "implausible_amount"
+            elif (k := k - n_amount) < n_future:
+                self.claims.text[sid] = {"settle_date": ("2099-12-31", "2081-03-15")[k % 2]}
+                kind, column = "implausible_date", "结算日期"
+            else:
+                cut = 6 + k % 8
+                mark = ("\u200b", "\u202d", "\ufeff", "\u2066")[k % 4]
+                self.claims.text[sid] = {"id_number": identity[:cut] + mark + identity[cut:]}
+                kind, column = "invisible_chars", "证件号码"
+            self.issues.append(IssueRef(kind, column, "", source="claims", source_ref=sid))
 
     def _dibao_issue(self, kind: str, column: str, d: DibaoRow) -> None:
         self.issues.append(

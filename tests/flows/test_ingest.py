@@ -169,10 +169,10 @@ def test_a_failure_in_the_parser_lane_fails_the_run_and_the_next_run_takes_the_f
     copy = _inbox_of(inbox, tmp_path, "insurance", "dibao")
     parse = ingest.parse
 
-    def unreadable_disk(folder, path, file_id):
+    def unreadable_disk(folder, path, file_id, *args):
         if folder == "insurance":
             raise OSError("read error")
-        return parse(folder, path, file_id)
+        return parse(folder, path, file_id, *args)
 
     monkeypatch.setattr(ingest, "parse", unreadable_disk)
     with pytest.raises(OSError):
@@ -192,12 +192,12 @@ def test_a_failure_on_the_flows_thread_still_lets_the_parser_lane_store_what_it_
     copy = _inbox_of(inbox, tmp_path, "insurance", "dibao")
     parse, failed = ingest.parse, threading.Event()
 
-    def slow_enrolment_failing_dibao(folder, path, file_id):
+    def slow_enrolment_failing_dibao(folder, path, file_id, *args):
         if folder == "dibao":
             failed.set()
             raise OSError("read error")
         failed.wait(10)  # the enrolment is still being parsed when the run is failing
-        return parse(folder, path, file_id)
+        return parse(folder, path, file_id, *args)
 
     monkeypatch.setattr(ingest, "parse", slow_enrolment_failing_dibao)
     with pytest.raises(OSError):

@@ -272,3 +272,141 @@ def test_gbk_body_behind_an_ascii_head(tmp_path: Path, monkeypatch: pytest.Monke
     (sheet,) = read_sheets(path)
     assert sheet.grid.height == 5
     assert sheet.grid.row(4) == ("张三", "李四", "王五")
+
+
+# ---------------------------------------------------------------- hostile workbooks
+
+
+def _workbook(change: dict[str, bytes] | None = None, extra: dict[str, bytes] | None = None):  # type: ignore[no-untyped-def]
+    """A two-cell workbook (A1, B2) whose sheet or other parts are replaced or added."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("s")
+    sheet.write_string(0, 0, "x")
+    sheet.write_string(1, 1, "y")
+    book.close()
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in source.namelist():
+            data = source.read(name)
+            for old, new in (change or {}).items():
+                data = data.replace(old, new) if name.endswith("sheet1.xml") else data
+            target.writestr(name, data)
+        for name, data in (extra or {}).items():
+            target.writestr(name, data)
+    return out.getvalue()
+
+
+B2 = b'<c r="B2" t="s"><v>1</v></c>'
+HOSTILE_WORKBOOKS = {
+    # the far cell written the way Excel never writes it: attributes reordered, prefixed
+    "attributes": ({B2: b'<c t="s" r="XFD1048576"><v>1</v></c>'}, "max_cells"),
+    "prefix": (
+        {B2: b'<x:c xmlns:x="urn:x" r="XFD1048576" t="s"><x:v>1</x:v></x:c>'},
+        "max_cells",
+    ),
+    # cells without a reference follow the one before: a row of 3000 of them, far down
+    "no_references": (
+        {b'<row r="2" spans="1:2">' + B2: b'<row r="1048576">' + b'<c t="s"><v>1</v></c>' * 3000},
+        "max_cells",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_WORKBOOKS))
+def test_a_far_cell_is_refused_before_calamine_sees_it(case: str, tmp_path: Path) -> None:
+    for name, data in {  # what is merely tall or wide still reads
+        "plain.xlsx": _workbook(),
+        "tall.xlsx": _workbook({b'<row r="2" spans="1:2">': b'<row r="1048576">'}),
+        "wide.xlsx": _workbook({B2: b'<c r="XFD2" t="s"><v>1</v></c>'}),
+    }.items():
+        (tmp_path / name).write_bytes(data)
+        assert read_sheets(tmp_path / name), name
+    change, reason = HOSTILE_WORKBOOKS[case]
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(_workbook(change))
+    with pytest.raises(UnreadableFile) as caught:
+        read_sheets(path)  # calamine would abort the process (a dense grid of 17e9 cells)
+    assert reason in caught.value.reason
+
+
+def test_a_zip_that_lies_or_overlaps_is_refused(tmp_path: Path) -> None:
+    import struct
+
+    big = b"<si><t>" + b"A" * (100 << 10) + b"</t></si>"  # under the 1 MB ratio floor
+    data = bytearray(_workbook(extra={"xl/pad.xml": big, "xl/pad2.xml": b"<a/>"}))
+    entries = [m.start() for m in __import__("re").finditer(rb"PK\x01\x02", data)]
+
+    def entry(name: bytes) -> int:
+        return next(e for e in entries if data[e + 46 : e + 46 + len(name)] == name)
+
+    forged = bytearray(data)
+    struct.pack_into("<I", forged, entry(b"xl/pad.xml") + 24, 1000)  # "1000 bytes inflated"
+    overlapping = bytearray(data)
+    offset = struct.unpack_from("<I", data, entry(b"xl/pad.xml") + 42)[0]
+    struct.pack_into("<I", overlapping, entry(b"xl/pad2.xml") + 42, offset)
+    for name, body, reason in [
+        ("forged.xlsx", forged, "比压缩包目录记载的大"),
+        ("overlapping.xlsx", overlapping, "相互重叠"),
+    ]:
+        (tmp_path / name).write_bytes(bytes(body))
+        with pytest.raises(UnreadableFile) as caught:
+            read_sheets(tmp_path / name)
+        assert reason in caught.value.reason, name
+
+
+def test_xlsb_ods_and_absurdly_wide_csv_are_refused(tmp_path: Path) -> None:
+    cases = {
+        "a.xlsx": (_workbook(extra={"xl/workbook.bin": b"\x00"}), ".xlsb"),
+        "b.xlsx": (_workbook(extra={"content.xml": b"<a/>"}), ".ods"),
+        "c.csv": (("列," * 20_000 + "\n1\n").encode(), "列数过多"),
+    }
+    for name, (body, reason) in cases.items():
+        (tmp_path / name).write_bytes(body)
+        with pytest.raises(UnreadableFile) as caught:
+            read_sheets(tmp_path / name)
+        assert reason in caught.value.reason, name
+
+
+def test_an_xls_whose_cell_or_dimensions_are_far_is_refused(tmp_path: Path) -> None:
+    import io
+    import struct
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("s")
+    sheet.write(0, 0, "x")
+    sheet.write(1, 1, "marker")
+    buffer = io.BytesIO()
+    book.save(buffer)
+    plain = buffer.getvalue()
+    far = bytearray(plain)  # the LABELSST of B2 moved to row 65535, column 65535
+    at = far.find(struct.pack("<HHHH", 0x00FD, 10, 1, 1))
+    far[at + 4 : at + 8] = struct.pack("<HH", 65535, 65535)
+    (tmp_path / "plain.xls").write_bytes(plain)
+    (tmp_path / "far.xls").write_bytes(bytes(far))
+    assert read_sheets(tmp_path / "plain.xls")[0].grid.shape == (2, 2)
+    with pytest.raises(UnreadableFile) as caught:
+        read_sheets(tmp_path / "far.xls")
+    assert "max_cells" in caught.value.reason
+
+
+def test_a_link_a_fifo_and_a_big_file_are_not_read(tmp_path: Path) -> None:
+    import os
+
+    from config.settings import InboxLimits
+
+    target = tmp_path / "target.csv"
+    target.write_text("a,b\n1,2\n", encoding="utf-8")
+    (tmp_path / "link.csv").symlink_to(target)
+    os.mkfifo(tmp_path / "pipe.csv")
+    for name, reason in [("link.csv", "符号链接"), ("pipe.csv", "命名管道")]:
+        with pytest.raises(UnreadableFile) as caught:
+            read_sheets(tmp_path / name)
+        assert reason in caught.value.reason
+    with pytest.raises(UnreadableFile) as caught:
+        read_sheets(target, InboxLimits(max_file_bytes=4))
+    assert "max_file_bytes" in caught.value.reason

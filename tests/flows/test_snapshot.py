@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -109,6 +111,23 @@ def test_create_freezes_the_year_and_writes_a_complete_archive(warehouse, tmp_pa
     assert verify_snapshot(2017, url, tmp_path).ok
     [listed] = list_snapshots(url, tmp_path)
     assert listed["year"] == 2017 and listed["as_of"] == "2018-06-30" and listed["present"]
+
+
+def test_the_archive_is_private_and_still_verifies(warehouse, tmp_path: Path) -> None:
+    """Full IDs at rest: every file 0600, every folder 0700, whatever the umask; the hashes
+    (modes are not content) still verify."""
+    url, _ = warehouse
+    old = os.umask(0o022)
+    try:
+        create_snapshot(2017, url, tmp_path, formats=FAST)
+    finally:
+        os.umask(old)
+    archive = tmp_path / "archive"
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [archive, *archive.rglob("*")]}
+    assert {p: m for p, m in modes.items() if p.is_dir() and m != 0o700} == {}
+    assert {p: m for p, m in modes.items() if p.is_file() and m != 0o600} == {}
+    assert any(p.suffix == ".parquet" for p in modes) and any(p.suffix == ".xlsx" for p in modes)
+    assert verify_snapshot(2017, url, tmp_path).ok
 
 
 def test_a_frozen_year_is_rebuilt_the_same_after_the_warehouse_changed(

@@ -12,9 +12,10 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from reports import render
-from reports.safety import neutralise_formula, scrub_ids
+from reports.safety import scrub_ids
 from reports.xlsx import tables_of
 from tests.reports.conftest import EVIL_VILLAGE, FORMULA_UNIT, LEAKED_ID, report_data
+from transforms.safe_cells import safe_text
 
 FULL_ID = re.compile(r"(?<![0-9])\d{17}[0-9Xx](?![0-9])")
 
@@ -109,7 +110,7 @@ def test_formulas_are_neutralised(accountability: dict[str, Any], tmp_path: Path
     assert "'" + FORMULA_UNIT in texts
     assert not any(t.startswith(("=", "+", "@")) for t in texts)
     assert not any(t.startswith("-") for t in texts if t != "-")
-    assert neutralise_formula("+1") == "'+1" and neutralise_formula("正常") == "正常"
+    assert safe_text("+1") == "'+1" and safe_text("正常") == "正常"
 
 
 @pytest.mark.parametrize("kind", ["assessment", "accountability"])

@@ -311,9 +311,7 @@ def test_run_rules_prefixes_keys_and_is_unique():
 def test_rows_without_household_id_make_no_household_finding_and_no_keyless_one():
     """A member left without 户编号 (its data-quality issue says so) is still a person: person
     rules judge it, household rules cannot, and nothing comes out without a key."""
-    x = inputs(
-        [person(household_id=None, support_cadre=None, labour="普通劳动力")], enrolments=[]
-    )
+    x = inputs([person(household_id=None, support_cadre=None, labour="普通劳动力")], enrolments=[])
     run = run_rules(x)
     assert run.keyless == {} and run.failed == {}
     assert run.findings["key"].null_count() == 0

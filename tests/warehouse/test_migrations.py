@@ -362,3 +362,53 @@ def test_0005_keys_issues_by_the_register_and_merges_the_same_problem_in_two_fil
         db.upgrade(engine)  # at head: nothing more to do
     finally:
         engine.dispose()
+
+
+def test_0006_leaves_out_stored_values_that_cannot_be_right_and_knows_abandoned_runs(
+    db_url: str,
+) -> None:
+    """Rows stored before the normaliser bounded amounts and dates are brought to the same
+    contract: the typed value null, the text kept in `*_raw`."""
+    db.upgrade(db_url, "0005")
+    engine = db.connect(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO source_file (id, source, name, rel_path, sha256, size, "
+                    "received_at, status) VALUES (9, 'claims', 'c.csv', 'claims/c.csv', 'cd', 1, "
+                    "'2018-06-30 00:00:00', 'accepted')"
+                )
+            )
+            bills = [
+                ("S1", -5000.0, 800.0, date(2018, 3, 1)),
+                ("S2", 1000.0, float("inf"), date(2099, 12, 31)),
+                ("S3", 1000.0, 1e15, date(1850, 1, 1)),
+                ("S4", 1000.0, 800.0, date(2018, 3, 4)),
+            ]
+            for row_no, (sid, total, eligible, day) in enumerate(bills, start=2):
+                conn.execute(
+                    text(
+                        "INSERT INTO settlement (file_id, sheet, row_no, settlement_id, "
+                        "total_cost, total_cost_raw, eligible_cost, settle_date) "
+                        "VALUES (9, '', :row_no, :sid, :total, :raw, :eligible, :day)"
+                    ),
+                    {
+                        "row_no": row_no,
+                        "sid": sid,
+                        "total": total,
+                        "raw": str(total),
+                        "eligible": eligible,
+                        "day": day,
+                    },
+                )
+        db.upgrade(engine)
+        rows = db.read_frame(engine, "settlement").sort("row_no")
+        assert rows["total_cost"].to_list() == [None, 1000.0, 1000.0, 1000.0]
+        assert rows["total_cost_raw"].to_list()[0] == "-5000.0"
+        assert rows["eligible_cost"].to_list() == [800.0, None, None, 800.0]
+        assert rows["settle_date"].to_list() == [date(2018, 3, 1), None, None, date(2018, 3, 4)]
+        run_id = db.start_run(engine, "nightly", date(2018, 6, 30))
+        db.finish_run(engine, run_id, "abandoned")
+    finally:
+        engine.dispose()
