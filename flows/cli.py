@@ -101,6 +101,17 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     return NEEDS_PERSON if result["needs_attention"] else OK
 
 
+STAGE_NAMES = {
+    "ingest": "接收文件",
+    "validate": "数据质量检查",
+    "load": "读取在用数据",
+    "reconcile": "比对核查",
+    "assess": "考核指标",
+    "render": "生成报告",
+    "alerts": "发送预警",
+}
+
+
 def _print_run(result: dict[str, Any]) -> None:
     files = result["files"]
     print(
@@ -130,6 +141,9 @@ def _print_run(result: dict[str, Any]) -> None:
         print(f"  规则{rule}有 {n} 条结果缺少主键，未入库，请联系系统管理员。")
     for path in result.get("reports", []):
         print(f"报告：{path}")
+    if result.get("timings"):
+        spent = "，".join(f"{STAGE_NAMES.get(k, k)} {v:.1f}" for k, v in result["timings"].items())
+        print(f"各阶段用时（秒）：{spent}；合计 {result['seconds']:.1f}。")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -6,8 +6,10 @@ under `fupin nightly`, in tests (Prefect's test harness) and as a scheduled depl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,24 @@ def _send_alerts(settings: Settings, run_id: int, log: Any) -> dict[str, Any] | 
     return {k: result[k] for k in ("sent", "failed", "unchanged")}
 
 
+class Stages:
+    """Wall time of each stage of a run, in the order run (`with clock("ingest"): ...`)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 2)
+
+    def line(self) -> str:
+        return ", ".join(f"{k} {v:.2f}" for k, v in self.seconds.items())
+
+
 @flow(name="nightly-reconciliation", log_prints=False)
 def nightly(
     inbox: str,
@@ -185,14 +205,20 @@ def nightly(
             engine, "nightly", day, {"inbox": str(inbox_path), "as_of": day.isoformat()}
         )
         try:
-            outcomes = ingest(engine, settings, inbox_path, run_id)
+            clock = Stages()
+            with clock("ingest"):
+                outcomes = ingest(engine, settings, inbox_path, run_id)
             for o in outcomes:
                 if o.needs_attention:
                     log.warning("file %s %s: %s", o.rel_path, o.status, o.reason)
-            issues = validate(engine, run_id, day)
-            data, files = load_in_force(engine)
-            result, findings = reconcile_and_record(engine, data, files, run_id, day)
-            indicators = assess(engine, result, data["village"], run_id, day)
+            with clock("validate"):
+                issues = validate(engine, run_id, day)
+            with clock("load"):
+                data, files = load_in_force(engine)
+            with clock("reconcile"):
+                result, findings = reconcile_and_record(engine, data, files, run_id, day)
+            with clock("assess"):
+                indicators = assess(engine, result, data["village"], run_id, day)
             stats = {
                 "files": {
                     s: sum(o.status == s for o in outcomes)
@@ -203,6 +229,7 @@ def nightly(
                 "findings": findings,
                 "indicators": indicators,
                 "seconds": round(time.perf_counter() - started, 2),
+                "timings": clock.seconds,
             }
             needs_person = (
                 any(o.needs_attention for o in outcomes)
@@ -212,13 +239,17 @@ def nightly(
             status = "needs_attention" if needs_person else "succeeded"
             # The reports name the run they are built from, so the run is recorded first.
             db.finish_run(engine, run_id, status, stats)
-            stats["reports"] = render_reports(engine, settings, day, tuple(formats))
+            with clock("render"):
+                stats["reports"] = render_reports(engine, settings, day, tuple(formats))
+            stats["seconds"] = round(time.perf_counter() - started, 2)
             db.finish_run(engine, run_id, status, stats)
-            log.info("nightly run %s finished: %s", run_id, stats)
             if send:
-                alerts = _send_alerts(settings, run_id, log)
+                with clock("alerts"):
+                    alerts = _send_alerts(settings, run_id, log)
                 stats["alerts"] = alerts
                 needs_person = needs_person or bool(alerts and alerts["failed"])
+            log.info("nightly run %s finished: %s", run_id, stats)
+            log.info("stage times (s): %s", clock.line())
             return {
                 "run_id": run_id,
                 "as_of": day.isoformat(),
@@ -237,8 +268,6 @@ def nightly(
                     type(unrecorded).__name__,
                 )
             # `fupin nightly` names the failed run and where its traceback is (flows.cli).
-            import contextlib
-
             with contextlib.suppress(AttributeError):
                 exc.fupin_run_id = run_id  # type: ignore[attr-defined]
             raise

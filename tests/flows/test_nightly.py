@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def _run(inbox: Path, url: str, home: Path) -> dict:
 def test_nightly_twice_changes_nothing_but_the_run_record(harness, small_inbox, tmp_path, db_url):
     first = _run(small_inbox, db_url, tmp_path)
     assert first["files"]["accepted"] >= 21  # 18 township workbooks + 3 extracts
+    stages = ["ingest", "validate", "load", "reconcile", "assess", "render", "alerts"]
+    assert list(first["timings"]) == stages and sum(first["timings"].values()) > 0
+    recorded = json.loads(db.read_frame(db.connect(db_url), "run")["stats"][0])
+    assert set(recorded["timings"]) >= set(stages[:-1])
     assert first["rows_in_force"]["roster"] > 100
     assert first["findings"]["new"] > 0
     before = _state(db_url)
