@@ -42,6 +42,14 @@ class Settings:
     def exports_dir(self) -> Path:
         return self.home / "exports"
 
+    @property
+    def row_cache_dir(self) -> Path | None:
+        """Parquet copies of the rows in force (`warehouse.row_cache`); None when
+        FUPIN_ROW_CACHE=off (every read then goes to SQL)."""
+        if os.environ.get("FUPIN_ROW_CACHE", "").strip().lower() in ("off", "0", "no", "false"):
+            return None
+        return self.home / "cache" / "rows"
+
 
 def load_settings(database_url: str | None = None, home: str | Path | None = None) -> Settings:
     """Settings from the environment; explicit arguments (the CLI's --db) win."""

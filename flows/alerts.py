@@ -486,7 +486,7 @@ def run_alerts(
         Path(channels_file) if channels_file else settings.channels_file, divisions
     )
     overdue_days = load_policy(settings.policy_file).overdue_days
-    engine = db.connect(settings.database_url)
+    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     try:
         if not dry_run:
             db.upgrade(engine)

@@ -172,7 +172,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"考核期格式应为 2017H2 或 2017：{args.period}", file=sys.stderr)
         return USAGE
     settings = _settings(args)
-    engine = db.connect(settings.database_url)
+    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     db.upgrade(engine)
     out = Path(args.out) if args.out else private_dir(settings.reports_dir)
     try:

@@ -18,7 +18,7 @@ from warehouse import db
 
 def export(what: str, out: Path, database_url: str | None = None) -> int:
     settings = load_settings(database_url)
-    engine = db.connect(settings.database_url)
+    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     db.upgrade(engine)
     townships = load_divisions().townships
     if what == "findings":
@@ -61,7 +61,7 @@ def township_changes(
     from transforms.submissions import roster_changes
 
     settings = load_settings(database_url)
-    engine = db.connect(settings.database_url)
+    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     db.upgrade(engine)
     code = (
         township

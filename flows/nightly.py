@@ -197,7 +197,7 @@ def nightly(
     settings = load_settings(database_url, home)
     day = date.fromisoformat(as_of) if as_of else date.today()
     inbox_path = Path(inbox).resolve()
-    engine = db.connect(settings.database_url)
+    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     # One nightly run at a time; reports and snapshots wait for a finished state.
     with db.run_lock(engine, exclusive=True):
         db.upgrade(engine)

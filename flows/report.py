@@ -374,7 +374,7 @@ def report(
     from config.settings import load_settings
 
     settings = load_settings(database_url)
-    engine = db.connect(settings.database_url)
+    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     try:
         db.upgrade(engine)
         paths = build_report(

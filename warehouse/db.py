@@ -46,7 +46,7 @@ from sqlalchemy.engine import make_url
 from config.private import private_database
 from config.schema import READ_ISSUE_KINDS
 from transforms.intake import FOLDER_KINDS
-from warehouse import models
+from warehouse import models, row_cache
 from warehouse.bulk import (
     WRITE_INTENT,
     Bind,
@@ -107,8 +107,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # --- engines and migrations -----------------------------------------------------------------
 
 
-def connect(url: str, **engine_options: Any) -> Engine:
-    """An engine for a SQLite file or a PostgreSQL database (psycopg 3).
+def connect(url: str, *, cache_dir: Path | None = None, **engine_options: Any) -> Engine:
+    """An engine for a SQLite file or a PostgreSQL database (psycopg 3); with `cache_dir`,
+    `current` keeps Parquet copies of the rows in force there (`warehouse.row_cache`).
 
     SQLite: WAL journal, foreign keys on, a busy timeout, and SQLAlchemy issuing BEGIN itself
     so that DDL and reads are transactional too.  PostgreSQL: session time zone UTC.
@@ -120,12 +121,13 @@ def connect(url: str, **engine_options: Any) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         elif parsed.drivername != "postgresql+psycopg":
             raise ValueError(f"PostgreSQL is used through psycopg 3, not {parsed.drivername}")
-        return create_engine(
+        engine = create_engine(
             parsed,
             pool_pre_ping=True,
             connect_args={"options": "-c timezone=UTC", "application_name": "fupin"},
             **engine_options,
         )
+        return row_cache.attach(engine, cache_dir) if cache_dir else engine
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +135,7 @@ def connect(url: str, **engine_options: Any) -> Engine:
         engine = create_engine(parsed, **engine_options)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
+        return row_cache.attach(engine, cache_dir) if cache_dir else engine
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://…")
 
 
@@ -491,6 +493,22 @@ def current(
     are in force nowhere).  "Newest" is the file put in force last (`source_file.seq`:
     arrival order, or the office's release of a held submission).
     """
+    folder = row_cache.folder_of(bind)
+    if folder is not None:
+        with connection(bind) as conn:
+            tok = row_cache.token(conn, kind, year, columns)
+        kept = row_cache.read(folder, kind, year, columns, tok)
+        if kept is not None:
+            return kept
+        frame = _current_from_sql(bind, kind, year, columns)
+        row_cache.write(folder, kind, year, columns, tok, frame)
+        return frame
+    return _current_from_sql(bind, kind, year, columns)
+
+
+def _current_from_sql(
+    bind: Bind, kind: str, year: int | None, columns: Sequence[str] | None
+) -> pl.DataFrame:
     stmt, rows, order = _in_force(kind)
     if year is not None:
         if kind != "enrolment":

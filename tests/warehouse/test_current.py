@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 import pytest
 from sqlalchemy import Engine
@@ -11,6 +13,41 @@ from transforms import frames
 from warehouse import db
 
 WUJING, ZHUJI = "440282100", "440282104"
+
+
+@pytest.fixture(params=["sql", "cached"])
+def engine(
+    request: pytest.FixtureRequest, db_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """Every test twice: reading SQL, and through the Parquet copies of `warehouse.row_cache`
+    (each `current` asked twice there, the second answer served from the copy, and both must
+    equal what SQL says)."""
+    cached = request.param == "cached"
+    eng = db.connect(db_url, cache_dir=tmp_path / "rows" if cached else None)
+    db.upgrade(eng)
+    if cached:
+        from_sql = db._current_from_sql
+        plain = db.current
+
+        def twice(bind, kind, year=None, columns=None):  # type: ignore[no-untyped-def]
+            truth = from_sql(bind, kind, year, columns)
+            first = plain(bind, kind, year, columns)
+            monkeypatch.setattr(db, "_current_from_sql", _no_sql)
+            try:
+                second = plain(bind, kind, year, columns)
+            finally:
+                monkeypatch.setattr(db, "_current_from_sql", from_sql)
+            assert first.equals(truth) and second.equals(truth)
+            assert first.schema == truth.schema == second.schema
+            return second
+
+        monkeypatch.setattr(db, "current", twice)
+    yield eng
+    eng.dispose()
+
+
+def _no_sql(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+    raise AssertionError("read from SQL although the copy in force was kept")
 
 
 def _rows(kind: str, file_id: int, n: int, sheet: str = "", **cols: list) -> pl.DataFrame:

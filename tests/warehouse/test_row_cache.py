@@ -1,0 +1,139 @@
+"""`warehouse.row_cache`: Parquet copies of the rows in force, keyed by what decides them,
+verified before use, never standing for other rows."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine
+
+from tests.warehouse.conftest import add_file
+from transforms import frames
+from transforms.intake import FOLDER_KINDS
+from warehouse import db, row_cache
+
+
+def _dibao(engine: Engine, families: list[str], **file_cols) -> int:
+    f = add_file(engine, "dibao", **file_cols)
+    n = len(families)
+    rows = {"file_id": [f] * n, "sheet": [""] * n, "row_no": list(range(2, n + 2))}
+    db.write_frame(
+        engine,
+        "dibao",
+        frames.conform(pl.DataFrame({**rows, "family_id": families}), frames.CANONICAL["dibao"]),
+    )
+    return f
+
+
+def _cached(url: str, folder: Path) -> Engine:
+    engine = db.connect(url, cache_dir=folder)
+    db.upgrade(engine)
+    return engine
+
+
+def _copies(folder: Path, kind: str) -> list[Path]:
+    return sorted(folder.glob(f"{kind}.*.parquet"))
+
+
+def test_a_copy_is_kept_private_and_read_back_instead_of_sql(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "rows"
+    engine = _cached(db_url, folder)
+    _dibao(engine, ["F1", "F2"])
+    first = db.current(engine, "dibao")
+    assert sorted(first["family_id"]) == ["F1", "F2"]
+    [copy] = _copies(folder, "dibao")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+
+    def no_sql(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise AssertionError("read SQL although nothing changed")
+
+    monkeypatch.setattr(db, "_current_from_sql", no_sql)
+    assert db.current(engine, "dibao").equals(first)
+
+
+def test_a_new_file_in_force_is_read_and_replaces_the_old_copy(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "rows"
+    engine = _cached(db_url, folder)
+    _dibao(engine, ["F1"])
+    db.current(engine, "dibao")
+    old = _copies(folder, "dibao")
+    _dibao(engine, ["F7", "F8"])
+    assert sorted(db.current(engine, "dibao")["family_id"]) == ["F7", "F8"]
+    new = _copies(folder, "dibao")
+    assert len(new) == 1 and new != old
+    # A file of another source leaves this kind's copy standing.
+    add_file(engine, "claims")
+    assert db.current(engine, "dibao")["family_id"].sort().to_list() == ["F7", "F8"]
+    assert _copies(folder, "dibao") == new
+
+
+def test_a_damaged_copy_is_not_used(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "rows"
+    engine = _cached(db_url, folder)
+    _dibao(engine, ["F1", "F2", "F3"])
+    truth = db.current(engine, "dibao")
+    [copy] = _copies(folder, "dibao")
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    assert db.current(engine, "dibao").equals(truth)
+    copy.write_bytes(b"not parquet")
+    copy.with_suffix(".sha256").unlink()
+    assert db.current(engine, "dibao").equals(truth)
+    # ... and it was written again, whole.
+    assert row_cache.read(folder, "dibao", None, None, _token(engine, "dibao")).equals(truth)
+
+
+def _token(engine: Engine, kind: str) -> str:
+    with engine.connect() as conn:
+        return row_cache.token(conn, kind, None, None)
+
+
+def test_a_rebuilt_warehouse_with_the_same_ids_never_reads_the_old_copy(tmp_path: Path) -> None:
+    """Delete the warehouse, build it again from other files: the same file ids and seqs, one
+    cache folder (a demo run again, a test database recreated)."""
+    folder = tmp_path / "rows"
+    url = f"sqlite:///{tmp_path / 'fupin.db'}"
+    engine = _cached(url, folder)
+    _dibao(engine, ["OLD1", "OLD2"])
+    assert sorted(db.current(engine, "dibao")["family_id"]) == ["OLD1", "OLD2"]
+    engine.dispose()
+    for path in tmp_path.glob("fupin.db*"):
+        path.unlink()
+    engine = _cached(url, folder)
+    f = _dibao(engine, ["NEW1"])
+    assert f == 1
+    assert db.current(engine, "dibao")["family_id"].to_list() == ["NEW1"]
+
+
+def test_an_unwritable_folder_costs_speed_not_the_answer(db_url: str, tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    engine = _cached(db_url, blocked / "rows")
+    _dibao(engine, ["F1"])
+    assert db.current(engine, "dibao")["family_id"].to_list() == ["F1"]
+
+
+def test_each_kind_is_keyed_by_the_folder_that_feeds_it() -> None:
+    fed = {kind for kinds in FOLDER_KINDS.values() for kind in kinds} | {"household"}
+    assert set(row_cache.SOURCE_OF) == fed == set(db.CURRENT_KINDS)
+    for folder, kinds in FOLDER_KINDS.items():
+        assert all(row_cache.SOURCE_OF[k] == folder for k in kinds)
+
+
+def test_connections_read_through_their_engines_cache(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "rows"
+    engine = _cached(db_url, folder)
+    _dibao(engine, ["F1"])
+    with db.consistent_read(engine) as conn:
+        assert db.current(conn, "dibao")["family_id"].to_list() == ["F1"]
+    assert _copies(folder, "dibao")
+    plain = db.connect(db_url)
+    assert row_cache.folder_of(plain) is None
+    plain.dispose()
