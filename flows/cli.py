@@ -143,7 +143,8 @@ def _print_run(result: dict[str, Any]) -> None:
         print(f"报告：{path}")
     if result.get("timings"):
         spent = "，".join(f"{STAGE_NAMES.get(k, k)} {v:.1f}" for k, v in result["timings"].items())
-        print(f"各阶段用时（秒）：{spent}；合计 {result['seconds']:.1f}。")
+        peak = max(result.get("peak_mb", {}).values(), default=0)
+        print(f"各阶段用时（秒）：{spent}；合计 {result['seconds']:.1f}；内存峰值 {peak} MB。")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

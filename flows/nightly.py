@@ -160,10 +160,13 @@ def _send_alerts(settings: Settings, run_id: int, log: Any) -> dict[str, Any] | 
 
 
 class Stages:
-    """Wall time of each stage of a run, in the order run (`with clock("ingest"): ...`)."""
+    """Wall time of each stage of a run, in the order run (`with clock("ingest"): ...`), and
+    the process's peak resident memory when each stage ended (it only grows: the stage where
+    it jumps is the one that needed it)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, int] = {}
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -172,9 +175,18 @@ class Stages:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - started, 2)
+            self.peak_mb[name] = _peak_mb()
 
     def line(self) -> str:
-        return ", ".join(f"{k} {v:.2f}" for k, v in self.seconds.items())
+        return ", ".join(
+            f"{k} {v:.2f} s (peak {self.peak_mb[k]} MB)" for k, v in self.seconds.items()
+        )
+
+
+def _peak_mb() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)  # KiB on Linux
 
 
 @flow(name="nightly-reconciliation", log_prints=False)
@@ -230,6 +242,7 @@ def nightly(
                 "indicators": indicators,
                 "seconds": round(time.perf_counter() - started, 2),
                 "timings": clock.seconds,
+                "peak_mb": clock.peak_mb,
             }
             needs_person = (
                 any(o.needs_attention for o in outcomes)
@@ -248,6 +261,8 @@ def nightly(
                     alerts = _send_alerts(settings, run_id, log)
                 stats["alerts"] = alerts
                 needs_person = needs_person or bool(alerts and alerts["failed"])
+                stats["seconds"] = round(time.perf_counter() - started, 2)
+                db.finish_run(engine, run_id, status, stats)  # with the alerts and their time
             log.info("nightly run %s finished: %s", run_id, stats)
             log.info("stage times (s): %s", clock.line())
             return {
