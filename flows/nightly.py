@@ -147,11 +147,14 @@ def render_reports(
 
 
 def _send_alerts(settings: Settings, run_id: int, log: Any) -> dict[str, Any] | None:
-    from flows.alerts import AlertsConfigError, send_alerts
+    """The run's alerts, inside the nightly's own flow run (each delivery a task): not as a
+    `township-alerts` subflow, which would cost a second flow run's start and teardown
+    (~1 s here) and show the warehouse URL among its parameters."""
+    from flows.alerts import AlertsConfigError, deliver_task, run_alerts
 
     try:
-        result = send_alerts(
-            database_url=settings.database_url, run_id=run_id, home=str(settings.home)
+        result = run_alerts(
+            settings.database_url, run_id=run_id, home=settings.home, deliver_fn=deliver_task
         )
     except AlertsConfigError as exc:
         log.warning("alerts not sent: %s", exc)
