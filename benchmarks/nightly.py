@@ -196,10 +196,16 @@ class PrefectServer:
 
 
 def _timeline(out: Path, scale: float, seed: int) -> dict[str, Any]:
+    """A two-month timeline in `out`; one written there before with the same scale and seed
+    (`--work`) is used again."""
     from generator.timeline import generate_timeline
 
     started = time.perf_counter()
-    generate_timeline(out, scale=scale, seed=seed, months=2)
+    kept = out / "generated.json"
+    if not (kept.exists() and json.loads(kept.read_text()) == {"scale": scale, "seed": seed}):
+        kept.unlink(missing_ok=True)
+        generate_timeline(out, scale=scale, seed=seed, months=2)
+        kept.write_text(json.dumps({"scale": scale, "seed": seed}))
     meta = json.loads((out / "timeline.json").read_text(encoding="utf-8"))
     meta["seconds"] = time.perf_counter() - started
     return meta

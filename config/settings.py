@@ -91,12 +91,13 @@ class HoldLimits:
 class InboxLimits:
     """How big an inbox file may be before it is quarantined unread (policy.toml, [inbox]).
 
-    The defaults are generous: a city-wide enrolment CSV (~150 MB, 1.3M rows) or the same
+    The defaults are generous: a county's enrolment CSV (~150 MB, 1.3M rows), a city's
+    (~1.4 GB, 12.6M rows, `fupin generate --scale 10`), or the county's
     extract as a two-sheet workbook (~700 MB of sheet XML, ~15M cells) passes; a tiny
     workbook that would expand to gigabytes, or place one cell at XFD1048576, does not.
     A policy file without [inbox] (one archived with an older snapshot) gets these."""
 
-    max_file_bytes: int = 512 * 1024**2  # the file on disk
+    max_file_bytes: int = 2 * 1024**3  # the file on disk
     max_unzipped_bytes: int = 1024**3  # xlsx: all members together, as the zip says
     max_zip_ratio: float = 200.0  # xlsx: a member's uncompressed / compressed size (> 1 MB)
     max_zip_members: int = 10_000  # xlsx: entries in the zip directory
