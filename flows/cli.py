@@ -101,17 +101,6 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     return NEEDS_PERSON if result["needs_attention"] else OK
 
 
-STAGE_NAMES = {
-    "ingest": "接收文件",
-    "validate": "数据质量检查",
-    "load": "读取在用数据",
-    "reconcile": "比对核查",
-    "assess": "考核指标",
-    "render": "生成报告",
-    "alerts": "发送预警",
-}
-
-
 def _print_run(result: dict[str, Any]) -> None:
     files = result["files"]
     print(
@@ -142,9 +131,9 @@ def _print_run(result: dict[str, Any]) -> None:
     for path in result.get("reports", []):
         print(f"报告：{path}")
     if result.get("timings"):
-        spent = "，".join(f"{STAGE_NAMES.get(k, k)} {v:.1f}" for k, v in result["timings"].items())
-        peak = max(result.get("peak_mb", {}).values(), default=0)
-        print(f"各阶段用时（秒）：{spent}；合计 {result['seconds']:.1f}；内存峰值 {peak} MB。")
+        from flows.nightly import stage_line
+
+        print(stage_line(result))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

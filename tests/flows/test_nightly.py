@@ -52,6 +52,18 @@ def _run(inbox: Path, url: str, home: Path) -> dict:
     return nightly(str(inbox / "inbox"), AS_OF.isoformat(), url, str(home))
 
 
+def _artifact_mentions(*texts: str) -> bool:
+    """Whether a `nightly-summary` artifact in Prefect holds every one of `texts`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-summary"]))
+        )
+    return any(all(t in str(a.data) for t in texts) for a in found)
+
+
 def test_nightly_twice_changes_nothing_but_the_run_record(harness, small_inbox, tmp_path, db_url):
     first = _run(small_inbox, db_url, tmp_path)
     assert first["files"]["accepted"] >= 21  # 18 township workbooks + 3 extracts
@@ -60,6 +72,7 @@ def test_nightly_twice_changes_nothing_but_the_run_record(harness, small_inbox, 
     runs = db.read_frame(db.connect(db_url), "run").sort("id")
     recorded = json.loads(runs["stats"][0])
     assert set(recorded["timings"]) == set(recorded["peak_mb"]) == set(stages)
+    assert _artifact_mentions(f"夜间核查 #{first['run_id']}", "比对核查", "核查发现")
     assert first["rows_in_force"]["roster"] > 100
     assert first["findings"]["new"] > 0
     before = _state(db_url)
