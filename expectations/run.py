@@ -172,12 +172,28 @@ def run_sql(suite: suites.Suite, connection_string: str, table: str) -> dict[str
     return adapter.hits_from_result(result, suite)
 
 
-def validate(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
+# Above this many rows, a suite whose every check judges a row on its own values (no
+# `suite.whole`: the extracts, not the roster) runs on slices of the frame: the same issues
+# (tests/expectations/test_row_wise.py), a fraction of the memory.  GX's pandas engine holds
+# several copies of what it reads: the city's 12.6M-row enrolment extract in one go took
+# 5 GB above the frame itself (benchmarks/nightly.py, scale 10).
+SLICE_ROWS = 1_000_000
+
+
+def validate(kind: str, frame: pl.DataFrame, slice_rows: int = SLICE_ROWS) -> pl.DataFrame:
     """Data-quality issues of one canonical frame (transforms.frames.ISSUE contract).
 
     kind: roster, village, dibao, enrolment or settlement.
     """
     suite = suites.build(kind, "pandas")
+    if suite.whole is None and frame.height > slice_rows:
+        parts = [
+            validate(kind, frame.slice(offset, slice_rows), slice_rows)
+            for offset in range(0, frame.height, slice_rows)
+        ]
+        return pl.concat(parts, how="vertical").sort(
+            "file_id", "sheet", "row_no", "column", "kind", nulls_last=True
+        )
     prepared = prepare(kind, frame)
     if prepared.height == 0:
         return empty(ISSUE)

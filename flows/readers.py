@@ -730,19 +730,21 @@ def _decode_as(data: bytes, encoding: str) -> str | None:
             return None
 
 
-def _utf8_payload(data: bytes) -> tuple[bytes, bool]:
-    """The file as UTF-8 bytes for polars, and whether it is the file's own bytes (UTF-8 as
-    judged from its head, still to be confirmed by polars) or a transcoded copy."""
+def _utf8_payload(data: bytes) -> tuple[bytes, int, bool]:
+    """The file as UTF-8 bytes for polars, where its text starts in them (after a UTF-8 BOM,
+    which is not cut off: that would copy a 1.4 GB extract), and whether they are the file's
+    own bytes (UTF-8 as judged from its head, still to be confirmed by polars) or a
+    transcoded copy."""
     if data.startswith(codecs.BOM_UTF8):
-        return data[3:], True
+        return data, len(codecs.BOM_UTF8), True
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return _decode(data).encode("utf-8"), False
+        return _decode(data).encode("utf-8"), 0, False
     if _decode_as(data[:_HEAD_BYTES], "utf-8") is not None:
-        return data, True
+        return data, 0, True
     text = _decode_as(data, "gb18030")
     if text is None:
         raise UnreadableFile(_ENCODING_REASON)
-    return text.encode("utf-8"), False
+    return text.encode("utf-8"), 0, False
 
 
 def _delimiter(text: str) -> str:
@@ -783,19 +785,23 @@ def _text_grid(data: bytes) -> pl.DataFrame:
     """The CSV's records as a grid: the first records through the csv module (title rows have
     fewer fields than the table), then, from the widest of the first 10 records on, the rest
     by polars in one go."""
-    payload, own_bytes = _utf8_payload(data)
-    head_text = _decode_as(payload[:_HEAD_BYTES], "utf-8")
+    payload, text_start, own_bytes = _utf8_payload(data)
+    head_text = _decode_as(payload[text_start : text_start + _HEAD_BYTES], "utf-8")
     if head_text is None:
         raise UnreadableFile(_ENCODING_REASON)
     separator = _delimiter(head_text)
-    head, offsets = _head_records(head_text, separator, whole=len(payload) <= _HEAD_BYTES)
+    whole = len(payload) - text_start <= _HEAD_BYTES
+    head, offsets = _head_records(head_text, separator, whole=whole)
     if not head:
         raise UnreadableFile("文件为空：没有任何数据行")
     widest = max(range(len(head)), key=lambda i: (len(head[i]), -i))
     if len(head[widest]) > MAX_TEXT_COLUMNS:
         raise UnreadableFile(_too_wide(len(head[widest])))
-    start = len(head_text[: offsets[widest]].encode("utf-8"))
-    body = _polars_records(payload[start:], separator)
+    start = text_start + len(head_text[: offsets[widest]].encode("utf-8"))
+    # The table starting at the first byte (or right after a BOM, which polars skips itself)
+    # is read in place; only title rows above it cost a copy of the rest.
+    rest = payload if start == text_start else payload[start:]
+    body = _polars_records(rest, separator)
     if body is None:
         tail = _decode_as(payload[start:], "utf-8")
         if tail is None:
@@ -822,7 +828,7 @@ def _too_wide(width: int) -> str:
 
 
 def _polars_records(payload: bytes, separator: str) -> pl.DataFrame | None:
-    if not payload.strip():
+    if not payload or payload.isspace():  # not strip(): a copy of a 1.4 GB extract
         return _rows_frame([], 0)
     try:
         frame = pl.read_csv(

@@ -14,7 +14,7 @@ import calendar
 import hashlib
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 
 import polars as pl
@@ -37,8 +37,23 @@ def data_digest(frames: Mapping[str, pl.DataFrame]) -> str:
     for kind in sorted(frames):
         frame = frames[kind]
         digest.update(f"{kind}:{frame.height}:{','.join(frame.columns)}\n".encode())
-        digest.update(frame.drop("file_id", strict=False).write_csv().encode())
+        for part in csv_parts(frame.drop("file_id", strict=False)):
+            digest.update(part)
     return digest.hexdigest()
+
+
+DIGEST_SLICE_ROWS = 250_000
+
+
+def csv_parts(frame: pl.DataFrame, rows: int = DIGEST_SLICE_ROWS) -> Iterator[bytes]:
+    """`frame.write_csv()` as UTF-8, a slice of rows at a time (the same bytes in order):
+    the whole text of a 12.6M-row extract at once took 4 GB on top of the frame."""
+    if frame.height == 0:
+        yield frame.write_csv().encode()
+        return
+    for offset in range(0, frame.height, rows):
+        part = frame.slice(offset, rows)
+        yield part.write_csv(include_header=offset == 0).encode()
 
 
 # --- the date a submission says it is as of -------------------------------------------------

@@ -226,3 +226,19 @@ def test_validate_output_is_unchanged_by_deduplication() -> None:
     reference = adapter.issues_from_hits(suite, run.run_whole(suite, prepared), prepared)
     assert issues.height >= 9
     assert issues.equals(reference)
+
+
+@pytest.mark.parametrize("kind", sorted(FRAMES))
+def test_a_frame_validated_in_slices_has_the_issues_of_the_whole(kind: str) -> None:
+    """Suites of row-wise checks only run on slices of a big frame (`run.SLICE_ROWS`): the
+    issues are those of the whole frame; a suite with checks across rows (the roster's
+    household checks) is never sliced."""
+    frame = FRAMES[kind]()
+    whole = run.validate(kind, frame)
+    assert whole.height > 0
+    columns = whole.columns
+    for size in (1, 4, 7):
+        sliced = run.validate(kind, frame, slice_rows=size)
+        assert sliced.sort(columns).equals(whole.sort(columns)), (kind, size)
+    sliceable = suites.build(kind).whole is None
+    assert sliceable == (kind != "roster")
