@@ -19,9 +19,11 @@ The folder holds full IDs, so it is private (0700, files 0600).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,10 +122,10 @@ def write(
 ) -> None:
     """Keep `frame` as the copy for `tok`, replacing older copies of the same request.  A
     failure to write costs only the next night's speed, never the run."""
+    stem, data, check = _paths(folder, kind, year, columns, tok)
+    partial = data.with_name(f".{data.name}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
         private_dir(folder)
-        stem, data, check = _paths(folder, kind, year, columns, tok)
-        partial = data.with_name(f".{data.name}.{os.getpid()}.partial")
         with open_private(partial, "wb") as fh:
             frame.write_parquet(fh, compression="zstd", compression_level=1)
         digest = _sha256(partial)
@@ -133,5 +135,6 @@ def write(
         for old in folder.glob(f"{stem}*"):
             if old not in (data, check):
                 old.unlink(missing_ok=True)
-    except OSError:
-        return
+    except OSError:  # a full disk, a folder made read-only: SQL answers next time too
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)

@@ -137,3 +137,18 @@ def test_connections_read_through_their_engines_cache(db_url: str, tmp_path: Pat
     plain = db.connect(db_url)
     assert row_cache.folder_of(plain) is None
     plain.dispose()
+
+
+def test_a_copy_that_fails_half_way_leaves_nothing_behind(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "rows"
+    engine = _cached(db_url, folder)
+    _dibao(engine, ["F1", "F2"])
+
+    def disk_full(_path: Path) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(row_cache, "_sha256", disk_full)
+    assert sorted(db.current(engine, "dibao")["family_id"]) == ["F1", "F2"]
+    assert list(folder.iterdir()) == []
