@@ -242,21 +242,35 @@ def _run_stats(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
-def _fresh_database(base: str | None, work: Path, tag: str) -> str:
-    if not base:
-        return f"sqlite:///{work / 'fupin.db'}"
+def _pg_admin(base: str, statement: str) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"fupin_bench_{tag}_{os.getpid()}"
     admin = create_engine(
         make_url(base).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(statement))
     admin.dispose()
+
+
+def _fresh_database(base: str | None, work: Path, tag: str) -> str:
+    """SQLite in the sitting's folder, or a new PostgreSQL database beside `base`'s."""
+    if not base:
+        return f"sqlite:///{work / 'fupin.db'}"
+    from sqlalchemy.engine import make_url
+
+    name = f"fupin_bench_{tag}_{os.getpid()}"
+    _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_admin(base, f'CREATE DATABASE "{name}"')
     return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(base: str | None, url: str) -> None:
+    if base:
+        from sqlalchemy.engine import make_url
+
+        _pg_admin(base, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def sitting(
@@ -289,6 +303,7 @@ def sitting(
         out[night] = m
     out["help"] = measure([fupin, "--help"], env)
     out["export"] = measure([fupin, "export", "findings", "--out", str(work / "f.csv")], env)
+    _drop_database(database, url)
     return out
 
 
