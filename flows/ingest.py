@@ -717,6 +717,10 @@ def ingest_inbox(engine: Engine, settings: Settings, inbox: Path, run_id: int) -
     stored_ids = [o.file_id for o in done if o.status == "accepted" and o.file_id is not None]
     found = pl.concat(issues).filter(pl.col("file_id").is_in(stored_ids))
     db.record_file_issues(engine, stored_ids, found, validation.fingerprint())
+    if stored_ids:
+        db.refresh_statistics(
+            engine, ["source_file", "file_issue", "staged_rows", *CANONICAL_TABLES.values()]
+        )
     return done + ignored
 
 

@@ -85,6 +85,7 @@ def reconcile_and_record(
     shown = {i: name.rsplit("/", 1)[-1] for i, name in files.items()}  # a clerk knows the file name
     result = reconcile(data, as_of, load_policy(), load_divisions(), shown)
     db.replace_rows(engine, "identity_link", result.links.with_columns(run_id=pl.lit(run_id)), {})
+    db.refresh_statistics(engine, ["identity_link"])
     # A rule that failed tonight did not judge its findings: they stay as they were.
     run = result.rules
     counts = db.upsert_lifecycle(

@@ -73,6 +73,17 @@ def test_nightly_twice_changes_nothing_but_the_run_record(harness, small_inbox, 
     recorded = json.loads(runs["stats"][0])
     assert set(recorded["timings"]) == set(recorded["peak_mb"]) == set(stages)
     assert _artifact_mentions(f"夜间核查 #{first['run_id']}", "比对核查", "核查发现")
+    if db_url.startswith("postgresql"):  # planner statistics fresh after the bulk loads
+        from sqlalchemy import text
+
+        with db.connect(db_url).connect() as conn:
+            fresh = conn.execute(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL "
+                    "AND relname IN ('roster_person', 'enrolment', 'file_issue', 'identity_link')"
+                )
+            ).scalars()
+            assert len(set(fresh)) == 4
     assert first["rows_in_force"]["roster"] > 100
     assert first["findings"]["new"] > 0
     before = _state(db_url)
