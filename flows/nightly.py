@@ -174,6 +174,16 @@ STAGE_NAMES = {
 }
 
 
+FILE_STATUS = {
+    "accepted": "已接收",
+    "duplicate": "与在用数据相同",
+    "held": "待确认",
+    "quarantined": "已隔离",
+    "rejected": "已退回",
+    "ignored": "未读取",
+}
+
+
 def stage_line(result: dict[str, Any]) -> str:
     """The run's stage times for people (the CLI summary and the Prefect artifact)."""
     spent = "，".join(f"{STAGE_NAMES.get(k, k)} {v:.1f}" for k, v in result["timings"].items())
@@ -185,7 +195,10 @@ def summary_markdown(result: dict[str, Any]) -> str:
     """The nightly's summary as the Prefect run's artifact (Chinese, no personal data)."""
     files, f, i = result["files"], result["findings"], result["issues"]
     rows = [
-        ("文件", "、".join(f"{k} {v}" for k, v in files.items() if v) or "无新文件"),
+        (
+            "文件",
+            "，".join(f"{FILE_STATUS.get(k, k)} {v}" for k, v in files.items() if v) or "无新文件",
+        ),
         (
             "核查发现",
             f"新增 {f['new']}，仍未整改 {f['still_open']}，重新出现 {f['reopened']}，"
