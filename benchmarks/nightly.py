@@ -44,6 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 ID_LIKE = r"^\s*\d{17}[\dXx]\s*$"
 NIGHTS = ("first", "nothing", "one")
@@ -109,26 +110,12 @@ def floor(inbox: Path) -> None:
     def normalise(ids: pl.Series) -> pl.Series:
         return ids.str.strip_chars().str.to_uppercase().alias("id")
 
+    from ingest import text_frames  # benchmarks/ingest.py: the same reading
+
     roster, enrolment = [], []
     for path in sorted(p for p in inbox.rglob("*") if p.is_file()):
         source = path.relative_to(inbox).parts[0]
-        if path.suffix.lower() == ".csv":
-            data = path.read_bytes()
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = data.decode("gb18030")
-            frames = [
-                pl.read_csv(
-                    text.encode(), infer_schema=False, has_header=False, truncate_ragged_lines=True
-                )
-            ]
-        else:
-            sheets = pl.read_excel(
-                path, sheet_id=0, engine="calamine", has_header=False, infer_schema_length=0
-            )
-            frames = list(sheets.values())
-        for frame in frames:
+        for frame in text_frames(path):
             ids = id_column(frame.cast(pl.Utf8))
             if ids is None:
                 continue

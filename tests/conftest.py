@@ -62,3 +62,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'fupin.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[None]:
+    """Prefect's test harness (a temporary API server and database), one per test module
+    that asks for it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -801,6 +801,7 @@ def run_lock(
                     held.depth += 1
             if held is None:
                 release = _acquire(engine, exclusive, on_wait, poll_seconds)
+                assert release is not None  # waiting, it is always taken in the end
                 with _held_guard:
                     held = _held[key] = _HeldLock(exclusive, 1, release)
     try:
@@ -817,61 +818,29 @@ def run_lock(
 
 def _try_shared(engine: Engine) -> Callable[[], None] | None:
     """The run lock taken shared if nobody holds it exclusively now (its release), else None."""
-    if engine.dialect.name == "postgresql":
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = conn.execute(
-                text("SELECT pg_try_advisory_lock_shared(:key)"), {"key": RUN_LOCK_KEY}
-            ).scalar()
-        except BaseException:
-            conn.close()
-            raise
-        if not got:
-            conn.close()
-            return None
-
-        def unlock() -> None:
-            try:
-                conn.execute(text("SELECT pg_advisory_unlock_shared(:key)"), {"key": RUN_LOCK_KEY})
-                conn.close()
-            except Exception:
-                conn.invalidate()  # closing the session releases the lock
-
-        return unlock
-    database = engine.url.database
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return lambda: None
-    if not database or database == ":memory:":
-        return lambda: None
-    path = Path(database + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+b")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-
-    def release() -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        handle.close()
-
-    return release
+    return _acquire(engine, exclusive=False, on_wait=None, poll_seconds=0.0, wait=False)
 
 
 def _acquire(
-    engine: Engine, exclusive: bool, on_wait: Callable[[], None] | None, poll_seconds: float
-) -> Callable[[], None]:
+    engine: Engine,
+    exclusive: bool,
+    on_wait: Callable[[], None] | None,
+    poll_seconds: float,
+    wait: bool = True,
+) -> Callable[[], None] | None:
+    """The run lock taken (its release); with `wait=False`, None when it is held now."""
     if engine.dialect.name == "postgresql":
-        return _acquire_advisory(engine, exclusive, on_wait, poll_seconds)
-    return _acquire_flock(engine, exclusive, on_wait, poll_seconds)
+        return _acquire_advisory(engine, exclusive, on_wait, poll_seconds, wait)
+    return _acquire_flock(engine, exclusive, on_wait, poll_seconds, wait)
 
 
 def _acquire_advisory(
-    engine: Engine, exclusive: bool, on_wait: Callable[[], None] | None, poll_seconds: float
-) -> Callable[[], None]:
+    engine: Engine,
+    exclusive: bool,
+    on_wait: Callable[[], None] | None,
+    poll_seconds: float,
+    wait: bool,
+) -> Callable[[], None] | None:
     suffix = "" if exclusive else "_shared"
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
@@ -879,6 +848,9 @@ def _acquire_advisory(
         while not conn.execute(
             text(f"SELECT pg_try_advisory_lock{suffix}(:key)"), {"key": RUN_LOCK_KEY}
         ).scalar():
+            if not wait:
+                conn.close()
+                return None
             if not waited and on_wait is not None:
                 on_wait()
             waited = True
@@ -898,8 +870,12 @@ def _acquire_advisory(
 
 
 def _acquire_flock(
-    engine: Engine, exclusive: bool, on_wait: Callable[[], None] | None, poll_seconds: float
-) -> Callable[[], None]:
+    engine: Engine,
+    exclusive: bool,
+    on_wait: Callable[[], None] | None,
+    poll_seconds: float,
+    wait: bool,
+) -> Callable[[], None] | None:
     database = engine.url.database
     try:
         import fcntl
@@ -918,6 +894,9 @@ def _acquire_flock(
                 fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not wait:
+                    handle.close()
+                    return None
                 if not waited and on_wait is not None:
                     on_wait()
                 waited = True

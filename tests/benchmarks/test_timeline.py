@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -18,12 +17,6 @@ from timeline import run_timeline, shortfalls  # noqa: E402
 from generator.timeline import generate_timeline  # noqa: E402
 
 NIGHTS = 4
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.mark.slow

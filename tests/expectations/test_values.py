@@ -18,6 +18,7 @@ from expectations import validate
 from tests.expectations.builders import frame
 from tests.expectations.test_sources import village_row
 from tests.transforms.test_normalise import person, staged
+from tests.transforms.test_values import ID, bill
 from transforms import ids
 from transforms.alerts import ISSUE_SEVERITY
 from transforms.normalise import (
@@ -27,36 +28,20 @@ from transforms.normalise import (
     normalise_settlement,
 )
 
-ID = ids.make_id("440282", date(1962, 3, 14), 131)
 MASKED = ids.mask_id(ID)
 READ_ON = date(2018, 7, 1)
 
 
-def _bill(row_sid: str, **cells: str | None) -> dict[str, str | None]:
-    row: dict[str, str | None] = {
-        "settlement_id": row_sid,
-        "id_number": ID,
-        "name": "张三",
-        "settle_date": "2018-03-01",
-        "total_cost": "1000",
-        "eligible_cost": "800",
-        "basic_paid": "500",
-        "serious_paid": "0",
-        "assistance_paid": "210",
-    }
-    return {**row, **cells}
-
-
 def test_settlement_values_that_cannot_be_right_are_issues_on_their_cells() -> None:
     bills = [
-        _bill("S1"),  # row 5: clean
-        _bill("S2", total_cost="-5000"),
-        _bill("S3", eligible_cost="1e15"),  # required, written: not also "missing"
-        _bill("S4", basic_paid="Inf"),
-        _bill("S5", settle_date="2099-12-31"),
-        _bill("S6", settle_date="1850-01-01"),
-        _bill("S7", total_cost="七千"),  # no number at all: bad_number, as before
-        _bill("S8", assistance_paid=None),  # blank: required_missing, as before
+        bill("S1"),  # row 5: clean
+        bill("S2", total_cost="-5000"),
+        bill("S3", eligible_cost="1e15"),  # required, written: not also "missing"
+        bill("S4", basic_paid="Inf"),
+        bill("S5", settle_date="2099-12-31"),
+        bill("S6", settle_date="1850-01-01"),
+        bill("S7", total_cost="七千"),  # no number at all: bad_number, as before
+        bill("S8", assistance_paid=None),  # blank: required_missing, as before
     ]
     canonical = normalise_settlement(staged(SETTLEMENT, bills), read_on=READ_ON)
     issues = validate("settlement", canonical)
@@ -74,11 +59,11 @@ def test_settlement_values_that_cannot_be_right_are_issues_on_their_cells() -> N
 
 def test_messages_name_the_row_the_column_what_is_wrong_and_that_it_is_not_used() -> None:
     bills = [
-        _bill("S1", total_cost="-5000"),
-        _bill("S2", eligible_cost="1e15"),
-        _bill("S3", basic_paid="Inf"),
-        _bill("S4", settle_date="2099-12-31"),
-        _bill("S5", settle_date="1850-01-01"),
+        bill("S1", total_cost="-5000"),
+        bill("S2", eligible_cost="1e15"),
+        bill("S3", basic_paid="Inf"),
+        bill("S4", settle_date="2099-12-31"),
+        bill("S5", settle_date="1850-01-01"),
     ]
     canonical = normalise_settlement(staged(SETTLEMENT, bills), read_on=READ_ON)
     messages = {i["row_no"]: i for i in validate("settlement", canonical).iter_rows(named=True)}
@@ -102,9 +87,9 @@ def test_an_id_with_invisible_characters() -> None:
     hidden = ID[:6] + "\u200b" + ID[6:]
     bad = ID[:-1] + ("0" if ID[-1] != "0" else "1")
     bills = [
-        _bill("S1", id_number=hidden),
-        _bill("S2", id_number="\u202d" + bad),
-        _bill("S3", id_number="\u200b"),  # nothing but an invisible character: no ID
+        bill("S1", id_number=hidden),
+        bill("S2", id_number="\u202d" + bad),
+        bill("S3", id_number="\u200b"),  # nothing but an invisible character: no ID
     ]
     canonical = normalise_settlement(staged(SETTLEMENT, bills), read_on=READ_ON)
     issues = validate("settlement", canonical).sort("row_no", "kind")

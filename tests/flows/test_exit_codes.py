@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -100,12 +99,6 @@ def test_a_channel_file_that_cannot_be_read(capsys, tmp_path: Path, monkeypatch)
 
 
 # ---------------------------------------------------------------- a run that fails: 3
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")

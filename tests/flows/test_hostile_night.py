@@ -12,7 +12,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import main
 from flows.export import export
@@ -26,12 +25,6 @@ NIGHT2 = NIGHT1 + timedelta(days=1)
 HOSTILE = Path(__file__).resolve().parents[1] / "corpus" / "hostile" / "files"
 CLAIMS = "claims/医疗费用结算明细_补录.csv"
 HEADER = "结算流水号,公民身份号码,姓名,结算日期,医疗机构,医疗费用总额,政策范围内费用,统筹支付,大病保险支付,医疗救助支付"
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _findings(url: str, out: Path) -> pl.DataFrame:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.nightly import nightly
 from generator.timeline import deliver, generate_timeline
@@ -21,12 +20,6 @@ from warehouse import db
 
 NIGHTS = 3
 DROP = ("run_id", "updated_run_id", "received_at", "at", "created_at")
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _outcome(url: str) -> dict[str, pl.DataFrame]:

@@ -10,19 +10,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from config.schema import ENROLMENT
 from flows.nightly import nightly
 from flows.readers import read_csv_table
 from generator import generate
 from warehouse import db
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _enrolment_file(inbox: Path, year: int, add_identity: str | None, name: str, out: Path) -> None:

@@ -8,19 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.nightly import nightly
 from generator import generate
 from warehouse import db
 
 AS_OF = date(2018, 6, 30)
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")

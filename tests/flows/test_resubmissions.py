@@ -11,7 +11,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from config.schema import ROSTER
 from config.settings import load_divisions
@@ -26,12 +25,6 @@ from warehouse import db
 NIGHT1 = date(2018, 6, 30)
 NIGHT2 = NIGHT1 + timedelta(days=1)
 NIGHT3 = NIGHT2 + timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")

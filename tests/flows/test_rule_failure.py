@@ -8,7 +8,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import _print_run
 from flows.nightly import nightly
@@ -17,12 +16,6 @@ from transforms import rules
 from warehouse import db
 
 NIGHT1, NIGHT2 = date(2018, 6, 30), date(2018, 7, 1)
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")

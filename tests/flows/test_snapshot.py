@@ -263,14 +263,6 @@ def test_verify_and_list_without_a_snapshot(warehouse, tmp_path: Path, capsys) -
 
 
 # ---------------------------------------------------------------- end to end, real nightly runs
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 @pytest.mark.slow
 def test_snapshot_after_nightly_runs_then_a_changed_inbox(harness, tmp_path: Path) -> None:
     """Nightly on a generated year-end, snapshot 2017 (HTML, PDF, XLSX), a second nightly on

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.export import export
 from flows.nightly import nightly
@@ -22,12 +21,6 @@ AS_OF = date(2018, 6, 30)
 HEADER = "结算流水号,公民身份号码,姓名,结算日期,医疗机构,医疗费用总额,政策范围内费用,统筹支付,大病保险支付,医疗救助支付"
 NAME = "claims/医疗费用结算明细_补录.csv"
 NOT_A_NUMBER = re.compile(r"\b(?:inf|infinity|nan)\b", re.IGNORECASE)
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,8 @@ def test_amount_as_written_reads_what_is_no_finite_number() -> None:
 MONEY = ("total_cost", "eligible_cost", "basic_paid", "serious_paid", "assistance_paid")
 
 
-def _bill(sid: str, **cells: str) -> dict[str, str | None]:
+def bill(sid: str, **cells: str | None) -> dict[str, str | None]:
+    """A settlement row as the bureau writes it (every cell text), `cells` changed."""
     row: dict[str, str | None] = {
         "settlement_id": sid,
         "id_number": ID,
@@ -89,14 +90,14 @@ def _bill(sid: str, **cells: str) -> dict[str, str | None]:
 
 def test_settlement_amounts_that_cannot_be_right_are_left_out_and_kept_as_written() -> None:
     bills = [
-        _bill("S1"),
-        _bill("S2", total_cost="-5000"),
-        _bill("S3", eligible_cost="1e15"),
-        _bill("S4", basic_paid="Inf"),
-        _bill("S5", assistance_paid="NaN"),
-        _bill("S6", serious_paid="10,000,001"),
-        _bill("S7", total_cost="10,000,000"),  # the ceiling itself is plausible
-        _bill("S8", total_cost="0"),
+        bill("S1"),
+        bill("S2", total_cost="-5000"),
+        bill("S3", eligible_cost="1e15"),
+        bill("S4", basic_paid="Inf"),
+        bill("S5", assistance_paid="NaN"),
+        bill("S6", serious_paid="10,000,001"),
+        bill("S7", total_cost="10,000,000"),  # the ceiling itself is plausible
+        bill("S8", total_cost="0"),
     ]
     out = normalise_settlement(staged(SETTLEMENT, bills), read_on=READ_ON)
     typed = {r["settlement_id"]: r for r in out.iter_rows(named=True)}
@@ -124,18 +125,18 @@ def test_ceilings_come_from_the_policy_file(tmp_path, monkeypatch) -> None:
         2,
     )
     assert limits.income_max == ValueLimits().income_max  # unset: the default
-    out = normalise_settlement(staged(SETTLEMENT, [_bill("S1")]), read_on=READ_ON)
+    out = normalise_settlement(staged(SETTLEMENT, [bill("S1")]), read_on=READ_ON)
     assert out["total_cost"].to_list() == [None] and out["eligible_cost"].to_list() == [None]
     assert out["basic_paid"].to_list() == [500.0]
 
 
 def test_dates_before_1900_or_more_than_a_year_after_reading_are_left_out() -> None:
     bills = [
-        _bill("S1", settle_date="2099-12-31"),
-        _bill("S2", settle_date="1850-01-01"),
-        _bill("S3", settle_date="2019-07-01"),  # read on 2018-07-01: a year ahead is the limit
-        _bill("S4", settle_date="2019-07-02"),
-        _bill("S5", settle_date="99999"),  # an Excel serial number: 2173-10-13
+        bill("S1", settle_date="2099-12-31"),
+        bill("S2", settle_date="1850-01-01"),
+        bill("S3", settle_date="2019-07-01"),  # read on 2018-07-01: a year ahead is the limit
+        bill("S4", settle_date="2019-07-02"),
+        bill("S5", settle_date="99999"),  # an Excel serial number: 2173-10-13
     ]
     out = normalise_settlement(staged(SETTLEMENT, bills), read_on=READ_ON)
     assert out["settle_date"].to_list() == [None, None, date(2019, 7, 1), None, None]
@@ -213,17 +214,17 @@ def _r13(bills: list[dict[str, str | None]]) -> list[str]:
 def test_an_implausible_amount_neither_creates_nor_hides_an_r13_finding() -> None:
     # remaining = 800 - 500 - 0 = 300; 70% = 210: S1 is fine, S2 is short.
     bills = [
-        _bill("S1"),
-        _bill("S2", assistance_paid="100"),
+        bill("S1"),
+        bill("S2", assistance_paid="100"),
         # would create a finding if the amount counted as 0 (or as itself)
-        _bill("S3", assistance_paid="-5000"),
-        _bill("S4", basic_paid="-5000"),
-        _bill("S5", serious_paid="NaN"),
+        bill("S3", assistance_paid="-5000"),
+        bill("S4", basic_paid="-5000"),
+        bill("S5", serious_paid="NaN"),
         # would hide S2's shortfall if the amount counted
-        _bill("S6", assistance_paid="100", eligible_cost="-800"),
-        _bill("S7", assistance_paid="1e15"),
-        _bill("S8", assistance_paid="100", basic_paid="1e15"),
+        bill("S6", assistance_paid="100", eligible_cost="-800"),
+        bill("S7", assistance_paid="1e15"),
+        bill("S8", assistance_paid="100", basic_paid="1e15"),
         # blank counts as 0, as before: short
-        _bill("S9", assistance_paid=None),
+        bill("S9", assistance_paid=None),
     ]
     assert _r13(bills) == ["S2", "S9"]

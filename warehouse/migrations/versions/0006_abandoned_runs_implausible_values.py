@@ -65,35 +65,30 @@ def upgrade() -> None:
         "settlement": limits.settlement_max,
     }
     earliest, latest = limits.earliest_date, limits.latest_date(date.today())
+    # +inf is above any ceiling, -inf below 0; PostgreSQL sorts NaN above everything (SQLite
+    # stores NaN as NULL).
     for name, columns in AMOUNTS.items():
         for column, what in columns.items():
-            value = sa.column(column, sa.Float())
-            # +inf is above any ceiling, -inf below 0; PostgreSQL sorts NaN above everything
-            # (SQLite stores NaN as NULL).
-            op.execute(
-                sa.table(name, value)
-                .update()
-                .where(sa.or_(value < 0, value > ceilings[what]))
-                .values({column: None})
-            )
+            _null_outside(name, column, sa.Float(), 0, ceilings[what])
     for name, days in DATES.items():
         for column in days:
-            day = sa.column(column, sa.Date())
-            op.execute(
-                sa.table(name, day)
-                .update()
-                .where(sa.or_(day < earliest, day > latest))
-                .values({column: None})
-            )
+            _null_outside(name, column, sa.Date(), earliest, latest)
     for name, years in YEARS.items():
         for column in years:
-            year = sa.column(column, sa.BigInteger())
-            op.execute(
-                sa.table(name, year)
-                .update()
-                .where(sa.or_(year < earliest.year, year > latest.year))
-                .values({column: None})
-            )
+            _null_outside(name, column, sa.BigInteger(), earliest.year, latest.year)
+
+
+def _null_outside(
+    name: str, column: str, kind: sa.types.TypeEngine, low: object, high: object
+) -> None:
+    """`name.column` set to NULL where it lies outside [low, high]."""
+    value = sa.column(column, kind)
+    op.execute(
+        sa.table(name, value)
+        .update()
+        .where(sa.or_(value < low, value > high))
+        .values({column: None})
+    )
 
 
 def downgrade() -> None:
