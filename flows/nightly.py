@@ -25,9 +25,11 @@ from flows.ingest import FileOutcome, ingest_inbox
 from flows.report import build_report, compute_indicators
 from transforms.indicators import period_of
 from transforms.reconcile import Reconciled, reconcile
+from transforms.rules import ENROLMENT_READ
 from warehouse import db
 
 KINDS = ("roster", "village", "dibao", "enrolment", "settlement")
+READ = {"enrolment": ENROLMENT_READ}
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -63,7 +65,9 @@ def ingest(engine: Engine, settings: Settings, inbox: Path, run_id: int) -> list
 
 @task(name="load-data-in-force", cache_policy=NO_CACHE)
 def load_in_force(engine: Engine) -> tuple[dict[str, pl.DataFrame], dict[int, str]]:
-    data = {kind: db.current(engine, kind) for kind in KINDS}
+    """The rows in force of every kind, the enrolment extract with only the columns the
+    rules and indicators read (`transforms.rules.ENROLMENT_READ`)."""
+    data = {kind: db.current(engine, kind, columns=READ.get(kind)) for kind in KINDS}
     files = db.read_frame(engine, "source_file")
     names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
     return data, names

@@ -39,6 +39,7 @@ from transforms.rules import (
     DANGEROUS,
     DIBAO_LIKE,
     DROPOUT,
+    ENROLMENT_READ,
     EXITED,
     RuleInputs,
     r03_dibao_missing,
@@ -477,7 +478,9 @@ class IndicatorInputs:
         return RuleInputs(
             persons=_with_identity(_complete(self.persons, ROSTER_PERSON)),
             dibao=_with_identity(conform_or_empty(self.dibao, DIBAO_ROW)),
-            enrolment=_with_identity(conform_or_empty(self.enrolment, ENROLMENT_ROW)),
+            enrolment=_with_identity(
+                conform_or_empty(self.enrolment, {c: ENROLMENT_ROW[c] for c in ENROLMENT_READ})
+            ),
             settlements=_with_identity(conform_or_empty(None, SETTLEMENT_ROW)),
             as_of=self.day,
             exit_lines=self.policy.exit_lines(),

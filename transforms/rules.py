@@ -35,6 +35,24 @@ SOURCE_ZH = {
     "settlement": "医保结算明细",
 }
 
+# The columns of the enrolment extract that the rules (and the indicators, which reuse the
+# rules' views) read.  The data in force is loaded with only these: the city's 12.6M-row
+# extract with all its columns is most of a night's memory (tests/flows/test_load_columns.py
+# checks that nothing else is read).
+ENROLMENT_READ = (
+    "file_id",
+    "sheet",
+    "row_no",
+    "name",
+    "id_norm",
+    "id_status",
+    "year",
+    "enrol_status",
+    "person_status",
+    "subsidy",
+    "village",
+)
+
 
 @dataclass
 class RuleInputs:
