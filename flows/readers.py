@@ -781,10 +781,22 @@ def _head_records(text: str, separator: str, whole: bool) -> tuple[list[list[str
     return records, offsets
 
 
-def _text_grid(data: bytes) -> pl.DataFrame:
-    """The CSV's records as a grid: the first records through the csv module (title rows have
-    fewer fields than the table), then, from the widest of the first 10 records on, the rest
-    by polars in one go."""
+@dataclass
+class _CsvHead:
+    """Where a CSV's table starts: its UTF-8 bytes, the separator, the records above the
+    widest of the first 10 (title rows, read by the csv module) and the bytes from the
+    widest record on (`rest`, read by polars)."""
+
+    data: bytes  # the file as read
+    payload: bytes  # as UTF-8 (`_utf8_payload`)
+    own_bytes: bool
+    separator: str
+    prefix: list[list[str]]
+    start: int  # where `rest` starts in `payload`
+    rest: bytes
+
+
+def _csv_head(data: bytes) -> _CsvHead:
     payload, text_start, own_bytes = _utf8_payload(data)
     head_text = _decode_as(payload[text_start : text_start + _HEAD_BYTES], "utf-8")
     if head_text is None:
@@ -801,11 +813,20 @@ def _text_grid(data: bytes) -> pl.DataFrame:
     # The table starting at the first byte (or right after a BOM, which polars skips itself)
     # is read in place; only title rows above it cost a copy of the rest.
     rest = payload if start == text_start else payload[start:]
-    body = _polars_records(rest, separator)
+    return _CsvHead(data, payload, own_bytes, separator, head[:widest], start, rest)
+
+
+def _text_grid(data: bytes) -> pl.DataFrame:
+    """The CSV's records as a grid: the first records through the csv module (title rows have
+    fewer fields than the table), then, from the widest of the first 10 records on, the rest
+    by polars in one go."""
+    csv_head = _csv_head(data)
+    payload, start, separator = csv_head.payload, csv_head.start, csv_head.separator
+    body = _polars_records(csv_head.rest, separator)
     if body is None:
         tail = _decode_as(payload[start:], "utf-8")
         if tail is None:
-            if own_bytes:  # the head looked like UTF-8, the rest is not: read it all as GBK
+            if csv_head.own_bytes:  # the head looked like UTF-8, the rest is not: all as GBK
                 text = _decode_as(data, "gb18030")
                 if text is None:
                     raise UnreadableFile(_ENCODING_REASON)
@@ -817,8 +838,80 @@ def _text_grid(data: bytes) -> pl.DataFrame:
         if width > MAX_TEXT_COLUMNS:
             raise UnreadableFile(_too_wide(width))
         body = _rows_frame(rows, width)
-    prefix = _rows_frame(head[:widest], body.width)
+    prefix = _rows_frame(csv_head.prefix, body.width)
     return pl.concat([prefix, body], how="vertical") if prefix.height else body
+
+
+# ---------------------------------------------------------------- a big CSV in batches
+
+
+class StreamFallback(Exception):
+    """polars could not read the file batch by batch (a byte that is not UTF-8 past the
+    head, an unterminated quote): the file is to be read whole (`read_csv_table`), whose
+    fallbacks cope."""
+
+
+@dataclass
+class CsvStream:
+    """A delimited-text extract located and read a batch of records at a time."""
+
+    layout: TableLayout
+    batches: Iterator[tuple[pl.DataFrame, int]]  # grid rows c0..cN, index of the first row
+
+
+def stream_csv_table(
+    path: Path, source: Source, limits: InboxLimits | None = None, batch_rows: int = 1_000_000
+) -> CsvStream | None:
+    """`read_csv_table` for a big CSV without its whole grid in memory: the table located
+    in the first batch, the grid given `batch_rows` records at a time (the same rows, in
+    order, as the whole grid).  None when the file is not delimited text (a workbook is read
+    whole).  Raises as `read_csv_table` does; iterating raises `StreamFallback` when polars
+    refuses a batch."""
+    limits = limits or DEFAULT_LIMITS
+    data = _read_bytes(path, limits)
+    if _sniff(data, path) != "text":
+        return None
+    csv_head = _csv_head(data)
+    if not csv_head.rest or csv_head.rest.isspace():
+        return None
+    batches = _polars_batches(csv_head.rest, csv_head.separator, batch_rows)
+    try:
+        first = [next(batches)]
+        while sum(b.height for b in first) <= HEADER_SEARCH_ROWS:  # the header search's rows
+            first.append(next(batches))
+    except StopIteration:
+        pass
+    except StreamFallback:
+        return None
+    prefix = _rows_frame(csv_head.prefix, first[0].width)
+    grid = pl.concat([prefix, *first], how="vertical")
+    layout = locate_table(grid, source)  # MissingColumns: as read whole
+
+    def rows() -> Iterator[tuple[pl.DataFrame, int]]:
+        yield grid, 0
+        offset = grid.height
+        for batch in batches:
+            yield batch, offset
+            offset += batch.height
+
+    return CsvStream(layout, rows())
+
+
+def _polars_batches(rest: bytes, separator: str, batch_rows: int) -> Iterator[pl.DataFrame]:
+    scan = pl.scan_csv(
+        rest,
+        has_header=False,
+        separator=separator,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        raise_if_empty=False,
+    )
+    try:
+        for batch in scan.collect_batches(chunk_size=batch_rows):
+            batch.columns = [f"c{j}" for j in range(batch.width)]
+            yield batch
+    except pl.exceptions.PolarsError as exc:
+        raise StreamFallback(type(exc).__name__) from exc
 
 
 def _too_wide(width: int) -> str:

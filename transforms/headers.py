@@ -321,13 +321,16 @@ _FOOTER = re.compile(
 _NON_BLANK = r"[^\s\u200b\u200c\u200d\u2060\ufeff]"
 
 
-def stage(grid: pl.DataFrame, layout: TableLayout, file_id: int, sheet: str) -> pl.DataFrame:
+def stage(
+    grid: pl.DataFrame, layout: TableLayout, file_id: int, sheet: str, row_offset: int = 0
+) -> pl.DataFrame:
     """The data rows of a located table as `transforms.frames.staged_schema(source)`.
 
     Every cell stays text as read.  Dropped, as not data: footer rows (first non-blank cell
     starts with 合计, 总计, 小计, 填表人, 审核人, 说明 …), rows with every recognised column
     blank (fully blank rows, pre-numbered empty template rows) and repetitions of the header.
-    `row_no` is the Excel row number (CSV: record number).
+    `row_no` is the Excel row number (CSV: record number).  A batch of a long table is
+    staged as its header rows followed by the batch, `row_offset` rows further down.
     """
     source = layout.source
     if source is None:
@@ -373,7 +376,7 @@ def stage(grid: pl.DataFrame, layout: TableLayout, file_id: int, sheet: str) -> 
     staged = body.select(
         pl.lit(file_id, dtype=pl.Int64).alias("file_id"),
         pl.lit(sheet, dtype=pl.Utf8).alias("sheet"),
-        (pl.col("__row").cast(pl.Int64) + 1).alias("row_no"),
+        (pl.col("__row").cast(pl.Int64) + 1 + row_offset).alias("row_no"),
         *[
             (known[key] if key in known else pl.lit(None, dtype=pl.Utf8)).alias(key)
             for key in source.keys

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -158,6 +158,29 @@ def parse_extract(
     out.staged[kind] = staged
     out.canonical[kind] = normalise_in_slices(kind, staged)
     return out
+
+
+def extract_batches(
+    folder: str,
+    batches: Iterable[tuple[pl.DataFrame, int]],
+    layout: headers.TableLayout,
+    file_id: int,
+    sheet: str = "",
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """`parse_extract` a batch of the grid at a time (`flows.readers.stream_csv_table`): the
+    staged and canonical rows of each batch, whose concatenations are `parse_extract`'s.
+    Every step judges a row by its own cells; a batch below the first is staged under the
+    header rows, at its place in the file."""
+    kind, _ = EXTRACTS[folder]
+    header: pl.DataFrame | None = None
+    for grid, offset in batches:
+        if header is None:
+            header = grid.head(layout.data_start)
+            staged = headers.stage(grid, layout, file_id, sheet)
+        else:
+            below = pl.concat([header, grid], how="vertical")
+            staged = headers.stage(below, layout, file_id, sheet, offset - layout.data_start)
+        yield staged, normalise_in_slices(kind, staged)
 
 
 # Extracts are normalised a slice of rows at a time: every normaliser of an extract judges a

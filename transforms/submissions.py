@@ -14,7 +14,7 @@ import calendar
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 
 import polars as pl
@@ -32,28 +32,75 @@ def data_digest(frames: Mapping[str, pl.DataFrame]) -> str:
     row, without the file id.  A workbook re-saved in Excel or WPS, renamed, converted
     between .xls and .xlsx or a CSV re-encoded (GB18030 <-> UTF-8) has the same digest; a
     changed cell or a moved row changes it.  CSV text is the encoding: stable across polars
-    releases, unlike `hash_rows`."""
-    digest = hashlib.sha256()
+    releases, unlike `hash_rows`.  `DataDigest` computes the same a batch at a time."""
+    digest = DataDigest()
     for kind in sorted(frames):
-        frame = frames[kind]
-        digest.update(f"{kind}:{frame.height}:{','.join(frame.columns)}\n".encode())
-        for part in csv_parts(frame.drop("file_id", strict=False)):
-            digest.update(part)
+        digest.add(kind, [frames[kind]])
     return digest.hexdigest()
+
+
+class DataDigest:
+    """`data_digest` fed kind by kind (in sorted order), each kind's rows in one frame or in
+    batches (a big extract streamed): the kind and its columns, its rows as CSV, then its
+    row count -- at the end, so that a stream need not know it beforehand."""
+
+    VERSION = b"fupin data digest 2\n"
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256(self.VERSION)
+        self._kind: str | None = None
+        self._columns: list[str] = []
+        self._rows = 0
+
+    def add(self, kind: str, batches: Iterable[pl.DataFrame]) -> None:
+        for batch in batches:
+            self.update(kind, batch)
+        self.end_kind()
+
+    def update(self, kind: str, batch: pl.DataFrame) -> None:
+        """More rows of `kind` (the batches of a kind share their columns)."""
+        frame = batch.drop("file_id", strict=False)
+        if self._kind != kind:
+            self.end_kind()
+            self._kind, self._columns, self._rows = kind, frame.columns, 0
+            self._sha.update(f"{kind}:{','.join(frame.columns)}\n".encode())
+        elif frame.columns != self._columns:
+            raise ValueError(f"a batch of {kind} has other columns than the first")
+        if frame.height == 0:
+            return
+        for part in csv_parts(frame, first=self._rows == 0):
+            self._sha.update(part)
+        self._rows += frame.height
+
+    def end_kind(self) -> None:
+        if self._kind is None:
+            return
+        if self._rows == 0:  # the header alone, as `write_csv` gives it for no rows
+            empty_frame = pl.DataFrame(schema=dict.fromkeys(self._columns, pl.Utf8))
+            self._sha.update(empty_frame.write_csv().encode())
+        self._sha.update(f"{self._kind}:{self._rows}\n".encode())
+        self._kind = None
+
+    def hexdigest(self) -> str:
+        self.end_kind()
+        return self._sha.hexdigest()
 
 
 DIGEST_SLICE_ROWS = 250_000
 
 
-def csv_parts(frame: pl.DataFrame, rows: int = DIGEST_SLICE_ROWS) -> Iterator[bytes]:
+def csv_parts(
+    frame: pl.DataFrame, rows: int = DIGEST_SLICE_ROWS, first: bool = True
+) -> Iterator[bytes]:
     """`frame.write_csv()` as UTF-8, a slice of rows at a time (the same bytes in order):
-    the whole text of a 12.6M-row extract at once took 4 GB on top of the frame."""
+    the whole text of a 12.6M-row extract at once took 4 GB on top of the frame.  `first`:
+    with the header line (a later batch of the same rows has none)."""
     if frame.height == 0:
-        yield frame.write_csv().encode()
+        yield frame.write_csv(include_header=first).encode()
         return
     for offset in range(0, frame.height, rows):
         part = frame.slice(offset, rows)
-        yield part.write_csv(include_header=offset == 0).encode()
+        yield part.write_csv(include_header=first and offset == 0).encode()
 
 
 # --- the date a submission says it is as of -------------------------------------------------

@@ -593,6 +593,36 @@ def staged_document(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+class StagedDocument:
+    """`staged_document` of a frame given a batch at a time (a streamed extract): one
+    Parquet row group per batch; it reads back as the batches concatenated."""
+
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._writer: Any = None
+        self._schema: dict[str, pl.DataType] | None = None
+
+    def write(self, batch: pl.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        table = batch.to_arrow()
+        if self._writer is None:
+            self._schema = dict(batch.schema)
+            self._writer = pq.ParquetWriter(
+                self._buffer, table.schema, compression="zstd", compression_level=1
+            )
+        else:
+            table = table.cast(self._writer.schema)
+        self._writer.write_table(table)
+
+    def getvalue(self, schema: Mapping[str, pl.DataType]) -> bytes:
+        """The document (`schema`: the frame's, for a stream that brought no batch)."""
+        if self._writer is None:
+            return staged_document(pl.DataFrame(schema=dict(schema)))
+        self._writer.close()
+        return self._buffer.getvalue()
+
+
 def write_staged(bind: Bind, file_id: int, kind: str, frame: pl.DataFrame | bytes) -> None:
     """Keep a file's staged frame (every cell as read) as one Parquet document (`frame`, or
     `staged_document(frame)`)."""

@@ -13,6 +13,7 @@ from expectations import run
 from flows.ingest import parse
 from generator import generate
 from transforms import intake, submissions
+from transforms.frames import ISSUE, empty
 
 FOLDERS = ("dibao", "insurance", "claims")
 
@@ -44,3 +45,67 @@ def test_slices_give_what_the_whole_file_gives(
     in_slices = run.validate(kind, whole.canonical[kind], slice_rows=43)
     assert in_slices.sort(issues.columns).equals(issues.sort(issues.columns))
     assert issues.height > 0 or folder == "claims"  # the generated extracts carry slips
+
+
+# ---------------------------------------------------------------- streamed extracts
+
+
+def _variants(data: bytes) -> dict[str, bytes]:
+    """The same table as clerks and systems write it: title rows, a BOM, GB18030, blank
+    rows, a header repeated below and a footer, a cell holding a line break."""
+    text = data.decode("utf-8-sig")
+    lines = text.splitlines(keepends=True)[:200]  # enough rows for many batches
+    header, rows = lines[0], lines[1:]
+    text = "".join(lines)
+    title = "南雄市城乡居民医保数据\n截至2018年6月30日\n"
+    middle = len(rows) // 2
+    broken = rows[3].split(",")
+    broken[1] = '"换\n行"'
+    return {
+        "plain": data,
+        "titled-bom": ("\ufeff" + title + text).encode("utf-8"),
+        "gb18030": (title + text).encode("gb18030"),
+        "pasted": "".join(
+            [header, *rows[:middle], ",,,\n", "\n", header, *rows[middle:], "合计,,\n"]
+        ).encode("utf-8"),
+        "line-break": "".join([header, *rows[:3], ",".join(broken), *rows[4:]]).encode(),
+    }
+
+
+def _streamed(folder: str, path: Path, batch_rows: int):  # -> (staged, canonical, digest)
+    import polars as pl
+
+    from flows import readers
+
+    kind, source = intake.EXTRACTS[folder]
+    stream = readers.stream_csv_table(path, source, batch_rows=batch_rows)
+    if stream is None:
+        return None
+    digest = submissions.DataDigest()
+    digest.add("_read_issues", [empty(ISSUE)])
+    staged, canonical = [], []
+    for s, c in intake.extract_batches(folder, stream.batches, stream.layout, 1):
+        staged.append(s)
+        canonical.append(c)
+        digest.update(kind, c)
+    return pl.concat(staged), pl.concat(canonical), digest.hexdigest()
+
+
+@pytest.mark.parametrize("folder", ("insurance", "claims"))
+def test_a_streamed_extract_gives_what_the_whole_file_gives(
+    inbox: Path, folder: str, tmp_path: Path
+) -> None:
+    source = next(p for p in (inbox / folder).iterdir() if p.suffix == ".csv")
+    kind = intake.EXTRACTS[folder][0]
+    for name, data in _variants(source.read_bytes()).items():
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(data)
+        whole = parse(folder, path, 1)
+        assert whole.canonical[kind].height > 150, name
+        for batch_rows in (1, 64, 10_000) if name == "pasted" else (29, 10_000):
+            got = _streamed(folder, path, batch_rows)
+            assert got is not None, (name, batch_rows)
+            staged, canonical, digest = got
+            assert staged.equals(whole.staged[kind]), (name, batch_rows)
+            assert canonical.equals(whole.canonical[kind]), (name, batch_rows)
+            assert digest == whole.digest(), (name, batch_rows)

@@ -44,13 +44,13 @@ def test_person_without_id_is_matched_on_household_and_name():
 
 
 def test_the_digest_streams_the_same_bytes_as_one_csv() -> None:
-    """`data_digest` hashes a big frame a slice at a time: the bytes, so the digests kept in
-    warehouses, are those of the whole frame written at once (quotes, nulls, floats, dates,
-    and a frame with no rows)."""
+    """`data_digest` hashes a big frame a slice at a time, and `DataDigest` a stream of
+    batches: the bytes hashed, so the digests kept in warehouses, are those of the whole
+    frame written at once (quotes, nulls, floats, dates, and a frame with no rows)."""
     import hashlib
     from datetime import date
 
-    from transforms.submissions import csv_parts, data_digest
+    from transforms.submissions import DataDigest, csv_parts, data_digest
 
     frame = pl.DataFrame(
         {
@@ -62,11 +62,26 @@ def test_the_digest_streams_the_same_bytes_as_one_csv() -> None:
             "day": [date(2018, 6, 30), None, *[date(2017, 1, i + 1) for i in range(9)]],
         }
     )
+    issues = pl.DataFrame({"file_id": [7], "kind": ["hidden_sheet"]})
     for table in (frame, frame.head(0)):
         whole = table.drop("file_id").write_csv().encode()
         for rows in (1, 3, 4, 11, 100):
             assert b"".join(csv_parts(table.drop("file_id"), rows)) == whole
-        legacy = hashlib.sha256()
-        legacy.update(f"roster:{table.height}:{','.join(table.columns)}\n".encode())
-        legacy.update(whole)
-        assert data_digest({"roster": table}) == legacy.hexdigest()
+        expected = hashlib.sha256(DataDigest.VERSION)
+        expected.update(b"_read_issues:kind\nkind\nhidden_sheet\n_read_issues:1\n")
+        expected.update(f"roster:{','.join(table.columns[1:])}\n".encode())
+        expected.update(whole)
+        expected.update(f"roster:{table.height}\n".encode())
+        digest = data_digest({"roster": table, "_read_issues": issues})
+        assert digest == expected.hexdigest()
+        for cuts in ([], [0], [2, 2, 9], [5], [0, 11]):  # batch boundaries (and empty batches)
+            streamed = DataDigest()
+            streamed.add("_read_issues", [issues])
+            bounds = [0, *cuts, table.height]
+            for a, b in zip(bounds, bounds[1:], strict=False):
+                streamed.update("roster", table.slice(a, max(b - a, 0)))
+            assert streamed.hexdigest() == digest, cuts
+    one, other = DataDigest(), DataDigest()
+    one.add("roster", [frame.head(3), frame.slice(3)])
+    other.add("roster", [frame.head(4)])
+    assert one.hexdigest() != other.hexdigest()
