@@ -600,14 +600,12 @@ class StagedDocument:
     def __init__(self) -> None:
         self._buffer = io.BytesIO()
         self._writer: Any = None
-        self._schema: dict[str, pl.DataType] | None = None
 
     def write(self, batch: pl.DataFrame) -> None:
         import pyarrow.parquet as pq
 
         table = batch.to_arrow()
         if self._writer is None:
-            self._schema = dict(batch.schema)
             self._writer = pq.ParquetWriter(
                 self._buffer, table.schema, compression="zstd", compression_level=1
             )
