@@ -897,15 +897,18 @@ def stream_csv_table(
     return CsvStream(layout, rows())
 
 
+# How polars reads a table's records, whole or in batches: every cell as text, as many
+# columns as the first record, a longer record cut (the same rows either way).
+_AS_TEXT = {
+    "has_header": False,
+    "infer_schema": False,
+    "truncate_ragged_lines": True,
+    "raise_if_empty": False,
+}
+
+
 def _polars_batches(rest: bytes, separator: str, batch_rows: int) -> Iterator[pl.DataFrame]:
-    scan = pl.scan_csv(
-        rest,
-        has_header=False,
-        separator=separator,
-        infer_schema=False,
-        truncate_ragged_lines=True,
-        raise_if_empty=False,
-    )
+    scan = pl.scan_csv(rest, separator=separator, **_AS_TEXT)  # type: ignore[arg-type]
     try:
         for batch in scan.collect_batches(chunk_size=batch_rows):
             batch.columns = [f"c{j}" for j in range(batch.width)]
@@ -924,14 +927,7 @@ def _polars_records(payload: bytes, separator: str) -> pl.DataFrame | None:
     if not payload or payload.isspace():  # not strip(): a copy of a 1.4 GB extract
         return _rows_frame([], 0)
     try:
-        frame = pl.read_csv(
-            payload,
-            has_header=False,
-            separator=separator,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            raise_if_empty=False,
-        )
+        frame = pl.read_csv(payload, separator=separator, **_AS_TEXT)  # type: ignore[arg-type]
     except pl.exceptions.PolarsError:
         return None
     frame.columns = [f"c{j}" for j in range(frame.width)]
