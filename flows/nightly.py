@@ -146,8 +146,9 @@ def render_reports(
 ) -> list[str]:
     paths: list[Path] = []
     for period in periods_of(as_of):
-        for kind in ("assessment", "accountability"):
-            paths += build_report(engine, kind, period, None, formats, settings.reports_dir)
+        paths += build_report(
+            engine, ("assessment", "accountability"), period, None, formats, settings.reports_dir
+        )
     return [str(p) for p in paths]
 
 

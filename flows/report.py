@@ -11,6 +11,7 @@ A report reads a consistent state: the live warehouse under the run lock in one 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -291,7 +292,7 @@ def snapshot_policy(engine: Engine, year: int) -> Policy | None:
 
 def build_report(
     engine: Engine,
-    kind: str,
+    kind: str | Sequence[str],
     period: str,
     township: str | None = None,
     formats: tuple[str, ...] | list[str] = ("html",),
@@ -301,7 +302,8 @@ def build_report(
     pdf_engine: str = "auto",
     snapshot: bool | None = None,
 ) -> list[Path]:
-    """Render one report of `period` (2018H1 / 2018H2 / 2018) from what the warehouse holds.
+    """Render one report of `period` (2018H1 / 2018H2 / 2018) from what the warehouse holds
+    (or several: `kind` may list them, read and computed once for all).
 
     The indicators are computed afresh from the data in force, evaluated at the period's end
     (or at the latest run's as-of date if the period is still running); the trend chart reads
@@ -312,8 +314,10 @@ def build_report(
     now; `snapshot=False` builds it from the live data instead, `snapshot=True` from the
     snapshot tables even before the snapshot is recorded (how the snapshot renders them).
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown report {kind!r}: one of {KINDS}")
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    for k in kinds:
+        if k not in KINDS:
+            raise ValueError(f"unknown report {k!r}: one of {KINDS}")
     p = ind.parse_period(period)
     divisions = load_divisions()
     code = resolve_township(township, divisions)
@@ -340,13 +344,18 @@ def build_report(
         divisions,
     )
     indicators = ind.compute_all(x)
-    meta = ctx.build_meta(kind, x, township=code, run=run, sources=sources)
-    if kind == "assessment":
-        history = state.history.filter(pl.col("level").is_in(["city", "township"]))
-        data = ctx.assessment_data(x, indicators, meta, history=history, township=code)
-    else:
-        data = ctx.accountability_data(x, indicators, meta, township=code, file_names=file_names)
-    return render(kind, data, list(formats), Path(out_dir), pdf_engine=pdf_engine)
+    paths: list[Path] = []
+    for k in kinds:  # several reports of one period share the state and its indicators
+        meta = ctx.build_meta(k, x, township=code, run=run, sources=sources)
+        if k == "assessment":
+            history = state.history.filter(pl.col("level").is_in(["city", "township"]))
+            data = ctx.assessment_data(x, indicators, meta, history=history, township=code)
+        else:
+            data = ctx.accountability_data(
+                x, indicators, meta, township=code, file_names=file_names
+            )
+        paths += render(k, data, list(formats), Path(out_dir), pdf_engine=pdf_engine)
+    return paths
 
 
 def _formats(formats: list[str] | str | None) -> tuple[str, ...]:

@@ -258,19 +258,17 @@ def _create(
             )
         shutil.copyfile(settings.policy_file, staging / S.POLICY_FILE)
         policy = load_policy(staging / S.POLICY_FILE)
-        reports: list[Path] = []
-        for kind in KINDS:
-            reports += build_report(
-                engine,
-                kind,
-                str(year),
-                None,
-                formats,
-                staging / S.REPORTS_DIR,
-                policy=policy,
-                pdf_engine=pdf_engine,
-                snapshot=True,
-            )
+        reports = build_report(
+            engine,
+            KINDS,
+            str(year),
+            None,
+            formats,
+            staging / S.REPORTS_DIR,
+            policy=policy,
+            pdf_engine=pdf_engine,
+            snapshot=True,
+        )
         version = code_version()
         as_of: date = frames["run"]["as_of"][0]
         note = ""

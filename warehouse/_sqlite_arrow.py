@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,11 @@ def available() -> bool:
     except ImportError:  # pragma: no cover - the driver is a locked dependency
         return False
     return True
+
+
+def loaded() -> bool:
+    """Whether the driver is imported already (its first import costs ~0.5 s)."""
+    return "adbc_driver_sqlite.dbapi" in sys.modules
 
 
 def _adbc_connect(path: str, **kwargs: Any) -> Any:

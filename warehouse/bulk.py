@@ -43,8 +43,14 @@ from warehouse import _sqlite_arrow, models
 
 Bind = Engine | Connection
 CHUNK_ROWS = 100_000
+# A SQLite result below this many rows is read as tuples, at or above it through Arrow.
+SMALL_ROWS = 20_000
 # Below this many rows, SQLite's plain executemany beats setting up the Arrow scratch file.
 ARROW_MIN_ROWS = 2_000
+# ... once its driver is loaded: loading it costs ~0.5 s, which the Arrow path (~4 µs a row
+# faster) repays only on large inserts; a night that writes only links and indicators
+# (~36k rows at scale 1) is faster without it.
+ARROW_FIRST_ROWS = 150_000
 
 # PostgreSQL type OIDs -> polars, for plain SQL whose result columns we don't know.
 _PG_OIDS: dict[int, pl.DataType] = {
@@ -197,7 +203,8 @@ def _executemany(
 ) -> None:
     q = conn.dialect.identifier_preparer
     quoted = [q.quote(c.name) for c in target.columns if c.name in frame.columns]
-    if frame.height >= ARROW_MIN_ROWS and _sqlite_arrow.available():
+    enough = ARROW_MIN_ROWS if _sqlite_arrow.loaded() else ARROW_FIRST_ROWS
+    if frame.height >= enough and _sqlite_arrow.available():
         raw = _driver(conn)
         if _sqlite_arrow.insert(raw, q.format_table(target), quoted, frame, stored_form):
             return
@@ -274,22 +281,34 @@ def read_frame(
     params: Mapping[str, Any] | None = None,
     *,
     schema: Mapping[str, pl.DataType] | None = None,
+    large: bool = False,
 ) -> pl.DataFrame:
     """Rows of a table name, a SQLAlchemy select, or SQL text (`:name` parameters).
 
     Column types come from the table or the select's columns, overridden by name from
     `schema`; for plain SQL, PostgreSQL reports them and SQLite has them inferred from the
-    values (dates then stay text: pass `schema`).
+    values (dates then stay text: pass `schema`).  On SQLite a result is read as tuples
+    while it stays below SMALL_ROWS, else through Arrow; `large` goes to Arrow at once (a
+    query that must sort or group everything before its first row would run twice).
     """
     statement, positional = _statement(sql_or_table)
     with connection(bind) as conn:
         if conn.dialect.name == "postgresql":
             return _copy_out(conn, statement, params or {}, positional, schema or {})
         if isinstance(bind, Engine):
+            if positional is not None and not large:  # a small result is read as tuples
+                small = _fetch_sqlite(
+                    conn, statement, params or {}, positional, schema or {}, at_most=SMALL_ROWS
+                )
+                conn.rollback()  # the probe's transaction; the fast path wants none
+                if small is not None:
+                    return small
             fast = _fetch_sqlite_arrow(conn, statement, params or {}, positional, schema or {})
             if fast is not None:
                 return fast
-        return _fetch_sqlite(conn, statement, params or {}, positional, schema or {})
+        whole = _fetch_sqlite(conn, statement, params or {}, positional, schema or {})
+        assert whole is not None
+        return whole
 
 
 def _statement(
@@ -357,17 +376,28 @@ def _fetch_sqlite(
     params: Mapping[str, Any],
     positional: list[pl.DataType] | None,
     schema: Mapping[str, pl.DataType],
-) -> pl.DataFrame:
+    at_most: int | None = None,
+) -> pl.DataFrame | None:
+    """The rows as Python tuples, a chunk at a time; with `at_most`, None when the result
+    holds that many rows or more (a large result is read faster as Arrow, and a small one
+    spares the Arrow path's scratch file and its driver's import, ~0.5 s)."""
     result = conn.execute(statement, dict(params))
     try:
         names = list(result.keys())
         types = _result_types(names, positional, [None] * len(names), schema)
         as_read = {n: _sqlite_read_type(t) for n, t in types.items()}
         raw = result.cursor  # plain tuples, no per-value processing
+        if at_most is not None:
+            head = raw.fetchmany(at_most)
+            if len(head) >= at_most:
+                return None
+            batches = iter([head] if head else [])
+        else:
+            batches = iter(lambda: raw.fetchmany(CHUNK_ROWS), [])
         # Batches keep the Python tuples of only one chunk alive at a time.
         parts = [
             pl.DataFrame(batch, schema=as_read, orient="row", infer_schema_length=None)
-            for batch in iter(lambda: raw.fetchmany(CHUNK_ROWS), [])
+            for batch in batches
         ]
     finally:
         result.close()

@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
@@ -191,10 +194,30 @@ def migration_transaction(engine: Engine) -> Iterator[Connection]:
                 driver.execute("PRAGMA foreign_keys=ON")
 
 
+@cache
+def head_revision() -> str:
+    """The newest migration of this package."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def revision_of(engine: Engine) -> str | None:
+    """The migration the database is at (None for a database Alembic has never touched)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
-    """Bring the database to `revision` (alembic upgrade head), programmatically."""
+    """Bring the database to `revision` (alembic upgrade head), programmatically.  A database
+    already at the head is left untouched: every run calls this, and the migration
+    transaction's whole-database foreign-key check costs seconds on a city's warehouse."""
     engine = connect(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
+        if revision == "head" and revision_of(engine) == head_revision():
+            return
         with migration_transaction(engine) as conn:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
@@ -478,6 +501,7 @@ def _check_columns(table: str, cols: dict[str, Any]) -> None:
 # --- data in force --------------------------------------------------------------------------
 
 CURRENT_KINDS = ("roster", "village", "household", "dibao", "enrolment", "settlement")
+LARGE_KINDS = ("enrolment", "settlement")  # the bureaus' city-wide extracts
 
 
 def current(
@@ -518,7 +542,7 @@ def _current_from_sql(
     if columns is not None:
         stmt = stmt.with_only_columns(*(rows.c[c] for c in columns))
         schema = {c: schema[c] for c in columns}
-    return read_frame(bind, stmt.order_by(*order), schema=schema)
+    return read_frame(bind, stmt.order_by(*order), schema=schema, large=kind in LARGE_KINDS)
 
 
 def _in_force(kind: str) -> tuple[Select[Any], Table, list[Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from tests.warehouse.conftest import add_file
 from tests.warehouse.test_frames_io import _sample
@@ -33,6 +33,8 @@ def spy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, int]:
         return got
 
     monkeypatch.setattr(bulk, "ARROW_MIN_ROWS", 1)
+    monkeypatch.setattr(bulk, "ARROW_FIRST_ROWS", 1)
+    monkeypatch.setattr(bulk, "SMALL_ROWS", 0)
     monkeypatch.setattr(_sqlite_arrow, "insert", counted_insert)
     monkeypatch.setattr(_sqlite_arrow, "fetch", counted_fetch)
     scratch = tmp_path / "scratch"
@@ -76,6 +78,7 @@ def test_fast_path_stores_what_the_row_path_stores(
     table = models.CANONICAL_TABLES["enrolment"]
     db.write_frame(engine, table, frame.filter(pl.col("row_no") % 2 == 0))
     monkeypatch.setattr(bulk, "ARROW_MIN_ROWS", 10**9)  # the row path
+    monkeypatch.setattr(bulk, "ARROW_FIRST_ROWS", 10**9)
     db.write_frame(engine, table, frame.filter(pl.col("row_no") % 2 == 1))
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY row_no").all()
@@ -225,3 +228,38 @@ def test_fast_read_agrees_with_the_row_read(engine: Engine, spy: dict) -> None:
         assert spy["fetch"] >= 3  # current, named, empty; the date parameter took the rows
         assert _attached(engine) == []
         assert list(spy["scratch"].iterdir()) == []
+
+
+def test_the_path_follows_the_size(
+    tmp_path: Path, spy: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: a typed read below SMALL_ROWS is read as tuples, one at or above it (or one
+    marked `large`) through Arrow, with the same frame; before the driver is loaded only an
+    insert of ARROW_FIRST_ROWS or more takes the Arrow path."""
+    engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    db.upgrade(engine)
+    monkeypatch.setattr(bulk, "SMALL_ROWS", 50)
+    f = add_file(engine, "insurance")
+    frame = _sample(frames.CANONICAL["enrolment"], f)
+    assert frame.height < 50
+    monkeypatch.setattr(_sqlite_arrow, "loaded", lambda: False)
+    monkeypatch.setattr(bulk, "ARROW_FIRST_ROWS", frame.height + 1)
+    db.write_frame(engine, "enrolment", frame)
+    assert spy["insert"] == 0
+    monkeypatch.setattr(bulk, "ARROW_FIRST_ROWS", frame.height)
+    db.write_frame(
+        engine, "enrolment", frame.with_columns(file_id=pl.lit(add_file(engine, "insurance")))
+    )
+    assert spy["insert"] == 1
+
+    small = db.read_frame(engine, "enrolment")
+    assert spy["fetch"] == 0
+    assert small.height == 2 * frame.height
+    monkeypatch.setattr(bulk, "SMALL_ROWS", small.height)  # exactly at the bound: Arrow
+    assert db.read_frame(engine, "enrolment").equals(small)
+    assert spy["fetch"] == 1
+    monkeypatch.setattr(bulk, "SMALL_ROWS", 10**6)
+    stmt = select(models.table("enrolment")).order_by(text("file_id, row_no"))
+    assert db.read_frame(engine, stmt, large=True).equals(db.read_frame(engine, stmt))
+    assert spy["fetch"] == 2
+    engine.dispose()

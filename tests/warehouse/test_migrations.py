@@ -33,6 +33,27 @@ def test_upgrade_head_on_an_empty_database(db_url: str) -> None:
         engine.dispose()
 
 
+def test_a_database_at_head_is_not_migrated_again(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every run calls upgrade; at head it runs no migration (nor its whole-database
+    foreign-key check), below head it migrates."""
+    engine = db.connect(db_url)
+    try:
+        db.upgrade(engine, "0005")
+        assert db.revision_of(engine) == "0005"
+        db.upgrade(engine)
+        assert db.revision_of(engine) == db.head_revision() != "0005"
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("migrated a database at head")
+
+        monkeypatch.setattr(db.command, "upgrade", refuse)
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def test_models_and_migrations_do_not_drift(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
