@@ -494,7 +494,6 @@ def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) ->
     """The warehouse can be reached (and, for `needs_nightly`, holds a finished nightly run);
     nothing in it is created or changed here (SQLite makes an empty file of a new one)."""
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy import inspect, text
 
     from warehouse import db
 
@@ -514,16 +513,7 @@ def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) ->
         with engine.connect() as conn:
             if not needs_nightly:
                 return
-            has_run = inspect(conn).has_table("run")
-            finished = (
-                has_run
-                and conn.execute(
-                    text(
-                        "SELECT 1 FROM run WHERE flow = 'nightly' "
-                        "AND status IN ('succeeded', 'needs_attention') LIMIT 1"
-                    )
-                ).first()
-            )
+            finished = db.finished_run_exists(conn, "nightly")
     except sa_exc.DBAPIError as exc:
         raise ConfigError(
             f"无法连接数据仓库（{setting}：{shown}）：{_unreachable(exc)}。"
@@ -590,18 +580,13 @@ def _preflight(args: argparse.Namespace) -> None:
 
 def _failed_runs_since(args: argparse.Namespace, started: datetime) -> list[int]:
     """Runs recorded as failed since `started` (a flow that records its runs and failed)."""
-    from sqlalchemy import select
-
     from config.settings import load_settings
-    from warehouse import db, models
+    from warehouse import db
 
     try:
         engine = db.connect(load_settings(args.db).database_url)
         try:
-            run = models.table("run")
-            stmt = select(run.c.id).where(run.c.status == "failed", run.c.started_at >= started)
-            with engine.connect() as conn:
-                return [int(i) for i in conn.execute(stmt.order_by(run.c.id)).scalars()]
+            return db.failed_runs_since(engine, started)
         finally:
             engine.dispose()
     except Exception:
