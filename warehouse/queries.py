@@ -17,6 +17,7 @@ import polars as pl
 from sqlalchemy import Select, Table, and_, func, inspect, or_, select, tuple_
 
 from transforms import ids
+from transforms.frames import INSURED
 from warehouse import models, row_cache
 from warehouse.bulk import Bind, connection, read_frame, table_schema
 
@@ -242,7 +243,6 @@ def submissions_put_in_force(bind: Bind, source: str, township_code: str | None)
 
 # --- what reports and alerts read -------------------------------------------------------------
 
-INSURED = "参保缴费"  # the enrolment status that insures someone in its year
 LINK_SCHEMA: dict[str, pl.DataType] = {
     "file_id": pl.Int64(),
     "sheet": pl.Utf8(),
