@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.runtime import prefect_defaults
+from reports.fonts import NoCjkFont
 
 OK, NEEDS_PERSON, USAGE, FAILED = 0, 1, 2, 3
 
@@ -161,6 +162,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"考核期格式应为 2017H2 或 2017：{args.period}", file=sys.stderr)
         return USAGE
+    if "pdf" in formats:
+        from reports.fonts import required_font
+
+        required_font()  # NoCjkFont (exit 2) before any work, not a PDF of boxes
     settings = _settings(args)
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     db.upgrade(engine)
@@ -341,6 +346,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from flows.doctor import exit_code, lines, run_checks
+
+    checks = run_checks(_settings(args), _db_setting(args), os.environ)
+    print("\n".join(lines(checks)))
+    return exit_code(checks)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from warehouse import db
+
+    engine = db.connect(_settings(args).database_url)
+    try:
+        before, head = db.revision_of(engine), db.head_revision()
+        if args.action == "current":
+            state = "最新" if before == head else f"需要升级到 {head}（fupin db upgrade）"
+            print(f"数据仓库表结构：{before or '尚未建表'}（{state}）")
+            return OK if before == head else NEEDS_PERSON
+        db.upgrade(engine)
+        after = db.revision_of(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"数据仓库表结构已是最新（{after}），未作改动。")
+    else:
+        print(f"数据仓库表结构已从 {before or '空库'} 升级到 {after}。")
+    return OK
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -418,6 +452,18 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("--reason", help="启用的理由（记录在案）")
     ac.set_defaults(func=cmd_accept)
 
+    dr = sub.add_parser(
+        "doctor",
+        help="检查本机能否运行 fupin：依赖、数据仓库、目录、中文字体、预警渠道、Prefect 服务",
+    )
+    dr.set_defaults(func=cmd_doctor)
+
+    w = sub.add_parser(
+        "db", help="数据仓库表结构：upgrade 升级到本程序的版本，current 查看当前版本"
+    )
+    w.add_argument("action", choices=["upgrade", "current"])
+    w.set_defaults(func=cmd_db)
+
     d = sub.add_parser("demo", help="生成全市规模的模拟数据，运行夜间核查并生成全部报告")
     d.add_argument("--scale", type=float, default=1.0)
     d.add_argument("--seed", type=int, default=20161010)
@@ -438,6 +484,7 @@ NEEDS_HOME = {
     "changes",
     "accept",
     "demo",
+    "db",
 }
 NEEDS_WAREHOUSE = NEEDS_HOME
 NEEDS_NIGHTLY = {"alerts", "export", "report"}  # they report on what a nightly run found
@@ -729,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
         with _terse_console(prefect=args.command in RUNS_FLOWS):
             _preflight(args)
             return int(args.func(args))
-    except ConfigError as exc:
+    except (ConfigError, NoCjkFont) as exc:
         print(str(exc), file=sys.stderr)
         return USAGE
     except Exception as exc:
