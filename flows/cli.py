@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from flows.runtime import prefect_defaults
-from reports.fonts import NoCjkFont
 
 OK, NEEDS_PERSON, USAGE, FAILED = 0, 1, 2, 3
 
@@ -776,10 +775,15 @@ def main(argv: list[str] | None = None) -> int:
         with _terse_console(prefect=args.command in RUNS_FLOWS):
             _preflight(args)
             return int(args.func(args))
-    except (ConfigError, NoCjkFont) as exc:
+    except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return USAGE
     except Exception as exc:
+        from reports.fonts import NoCjkFont  # here: `fupin --help` stays free of polars
+
+        if isinstance(exc, NoCjkFont):  # what to install, not a failed run
+            print(str(exc), file=sys.stderr)
+            return USAGE
         return _run_failed(args, argv, exc, started)
 
 
