@@ -89,7 +89,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE
-    result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None, args.db)
+    # The warehouse comes from the environment (`main` puts --db there): a flow parameter
+    # would show the URL, password included, on the run page and keep it in Prefect.
+    result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None)
     _print_run(result)
     if "alerts" in result and result["alerts"] is None:  # the channel file could not be used
         print(
@@ -128,6 +130,13 @@ def _print_run(result: dict[str, Any]) -> None:
         print(f"  规则{rule}执行出错（{why}），本次未更新该规则的核查结果，请联系系统管理员。")
     for rule, n in f.get("rules_keyless", {}).items():
         print(f"  规则{rule}有 {n} 条结果缺少主键，未入库，请联系系统管理员。")
+    alerts = result.get("alerts")
+    if alerts:
+        print(
+            f"预警：发送 {alerts['sent']} 条，失败 {alerts['failed']} 条，"
+            f"与上次相同未重发 {alerts['unchanged']} 条。"
+            + ("失败的渠道见 fupin alerts --dry-run 与运行日志。" if alerts["failed"] else "")
+        )
     for path in result.get("reports", []):
         print(f"报告：{path}")
     if result.get("timings"):
@@ -248,12 +257,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"生成模拟南雄市数据（规模 {args.scale}）……")
     generate(target, scale=args.scale, seed=args.seed, as_of=args.as_of)
     print("运行夜间核查……")
-    result = nightly(
-        str(target / "inbox"),
-        args.as_of.isoformat(),
-        settings.database_url,
-        formats=["html", "pdf", "xlsx"],
-    )
+    result = nightly(str(target / "inbox"), args.as_of.isoformat(), formats=["html", "pdf", "xlsx"])
     _print_run(result)
     for what in ("findings", "issues"):
         out = settings.exports_dir / f"{what}.csv"
@@ -761,6 +765,25 @@ def _terse_console(prefect: bool = True) -> Iterator[None]:
             handler.setFormatter(formatter)  # type: ignore[arg-type]
 
 
+@contextlib.contextmanager
+def _database_from(args: argparse.Namespace) -> Iterator[None]:
+    """--db, for the command's duration, as FUPIN_DATABASE_URL: flows read the warehouse from
+    the environment, never from a parameter Prefect would store and show."""
+    url = getattr(args, "db", None)
+    if not url:
+        yield
+        return
+    before = os.environ.get("FUPIN_DATABASE_URL")
+    os.environ["FUPIN_DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("FUPIN_DATABASE_URL", None)
+        else:
+            os.environ["FUPIN_DATABASE_URL"] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the one place where failures become exit codes (module docstring)."""
     prefect_defaults()
@@ -772,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE if exc.code else OK
     started = datetime.now(UTC)
     try:
-        with _terse_console(prefect=args.command in RUNS_FLOWS):
+        with _database_from(args), _terse_console(prefect=args.command in RUNS_FLOWS):
             _preflight(args)
             return int(args.func(args))
     except ConfigError as exc:
