@@ -61,6 +61,7 @@ ITEM: dict[str, pl.DataType] = {
     "household_label": S,  # 户编号, or 低保家庭编号 for 低保 rows and R11
     "person": S,  # masked ID of the person a finding is about
     "file": S,  # original file name of the (first own) source row
+    "origin": S,  # the inbox folder of that file: townships, dibao, insurance, claims
     "sheet": S,
     "row_no": I,
     "column": S,  # Chinese header (issues)
@@ -79,6 +80,7 @@ ISSUE_COLUMNS: dict[str, str] = {
     "seq": "序号",
     "state": "状态",
     "severity": "严重程度",
+    "origin": "数据来源",
     "file": "文件",
     "sheet": "工作表",
     "row_no": "行号",
@@ -102,12 +104,23 @@ FINDING_COLUMNS: dict[str, str] = {
     "household_id": "户编号/家庭编号",
     "person": "人员证件号码（脱敏）",
     "detail": "问题说明",
+    "origin": "数据来源",
     "file": "文件",
     "sheet": "工作表",
     "row_no": "行号",
     "other_locations": "其他出处",
     "first_seen": "首次发现",
     "days_open": "已持续天数",
+}
+
+# Where a fix-list row is: the township's own workbook, or a bureau's data, which the
+# township cannot correct; it checks the person and tells the office, which takes it up with
+# the bureau (the 说明 sheet says so).
+ORIGIN_ZH: dict[str, str] = {
+    "townships": "本单位报送",
+    "dibao": "民政局低保名册（核实后报市扶贫办）",
+    "insurance": "医保局参保数据（核实后报市扶贫办）",
+    "claims": "医保局结算数据（核实后报市扶贫办）",
 }
 
 _EVIDENCE = pl.List(
@@ -176,7 +189,10 @@ def _finding_items(findings: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
     )
     own = rows.filter(pl.col("own")).sort("_i", ~pl.col("roster"), "_pos")
     first = own.group_by("_i", maintain_order=True).agg(
-        pl.col("file").first(), pl.col("sheet").first(), pl.col("row_no").first()
+        pl.col("file").first(),
+        pl.col("file_source").first().alias("origin"),
+        pl.col("sheet").first(),
+        pl.col("row_no").first(),
     )
     others = (
         own.filter(pl.int_range(pl.len()).over("_i") > 0)
@@ -273,7 +289,11 @@ def _issue_items(issues: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
     kinds = {k: v[0] for k, v in ISSUE_KINDS.items()}
     if "source" not in issues.columns:
         issues = issues.with_columns(source=pl.lit(None, pl.Utf8))
-    out = issues.join(_file_lookup(files).select("file_id", "file"), on="file_id", how="left")
+    out = issues.join(
+        _file_lookup(files).select("file_id", "file", origin="file_source"),
+        on="file_id",
+        how="left",
+    )
     out = out.with_columns(
         item_type=pl.lit("issue"),
         key="I:" + pl.col("key"),
@@ -477,7 +497,9 @@ def fix_list(
         (FINDING_SHEET, "finding", FINDING_COLUMNS),
     ):
         rows = worst_first(mine.filter(pl.col("item_type") == item_type)).with_columns(
-            seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int64), state=state
+            seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+            state=state,
+            origin=pl.col("origin").replace_strict(ORIGIN_ZH, default=None, return_dtype=S),
         )
         out[sheet] = rows.select(list(columns))
     return out
