@@ -176,7 +176,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         required_font()  # NoCjkFont (exit 2) before any work, not a PDF of boxes
     settings = _settings(args)
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
-    db.upgrade(engine)
     out = Path(args.out) if args.out else private_dir(settings.reports_dir)
     try:
         paths = build_report(engine, args.kind, period, args.township, formats, out)
@@ -493,6 +492,9 @@ NEEDS_WAREHOUSE = NEEDS_HOME
 NEEDS_NIGHTLY = {"alerts", "export", "report"}  # they report on what a nightly run found
 RUNS_FLOWS = {"nightly", "report", "alerts", "snapshot", "serve", "demo"}  # Prefect logs
 NEEDS_CHANNELS = {"alerts"}
+# They read, or change only a file's status: they never migrate the warehouse, and refuse one
+# whose schema is not this version's (`fupin db upgrade`; nightly and serve upgrade it).
+NEEDS_CURRENT_SCHEMA = {"export", "report", "changes", "accept"}
 _DOING = {
     "generate": "生成模拟数据",
     "nightly": "夜间核查",
@@ -588,6 +590,22 @@ def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) ->
         )
 
 
+def _check_schema(args: argparse.Namespace, url: str) -> None:
+    """The warehouse is at this version's schema (read only: nothing is migrated here)."""
+    from warehouse import db
+
+    engine = db.connect(url)
+    try:
+        at, head = db.revision_of(engine), db.head_revision()
+    finally:
+        engine.dispose()
+    if at != head:
+        raise ConfigError(
+            f"数据仓库（{_db_setting(args)}：{_masked_url(url)}）的表结构是 {at or '空库'}，"
+            f"本程序需要 {head}。请先备份数据仓库，再运行 fupin db upgrade（夜间核查也会自动升级）。"
+        )
+
+
 def _check_readable_dir(path: Path, setting: str, what: str) -> None:
     if path.exists() and not (path.is_dir() and os.access(path, os.R_OK | os.X_OK)):
         raise ConfigError(
@@ -636,6 +654,8 @@ def _preflight(args: argparse.Namespace) -> None:
         _check_readable_dir(Path(args.inbox) if args.inbox else settings.inbox, setting, "收件目录")
     if command in NEEDS_WAREHOUSE:
         _check_warehouse(args, settings.database_url, command in NEEDS_NIGHTLY)
+    if command in NEEDS_CURRENT_SCHEMA:
+        _check_schema(args, settings.database_url)
 
 
 def _failed_runs_since(args: argparse.Namespace, started: datetime) -> list[int]:
