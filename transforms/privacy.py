@@ -87,27 +87,38 @@ def mask_phone(phone: str | None) -> str:
 
 # ---------------------------------------------------------------- scrubbing free text
 
-# An 18-character resident ID standing alone (not inside a longer run of digits or letters).
-# Any 18 characters of that shape, birth date or not: a mistyped ID is still personal.
-_ID18 = re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")
-# A legacy 15-digit ID (area, yymmdd, sequence); a 户编号 has the same shape and is spared by
-# its label, which every message writes before it.
-_ID15 = re.compile(
-    r"(?<![0-9A-Za-z])(?<!户编号)(?<!庭编号)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])"
-)
-# What a spreadsheet shows of an ID stored as a number: 4.40282199001011E+17.
-_SCI_ID = re.compile(r"(?<![0-9])\d\.\d{5,}[Ee]\+?\d{1,2}(?![0-9])")
-_SCI_ID_SHOWN = "（已隐去的证件号码）"
-# A mainland mobile number: 1[3-9]x xxxx xxxx.
-_MOBILE = re.compile(r"(?<![0-9])1[3-9]\d{9}(?![0-9])")
+# What `scrub` masks in free text, each pattern once, as one alternation (one pass per text).
+_PERSONAL = {
+    # An 18-character resident ID standing alone (not inside a longer run of digits or
+    # letters); any 18 characters of that shape, birth date or not: a mistyped ID is personal.
+    "id18": r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])",
+    # A legacy 15-digit ID (area, yymmdd, sequence); a 户编号 has the same shape and is spared
+    # by its label, which every message writes before it.
+    "id15": r"(?<![0-9A-Za-z])(?<!户编号)(?<!庭编号)"
+    r"[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])",
+    # What a spreadsheet shows of an ID stored as a number: 4.40282199001011E+17.
+    "scientific": r"(?<![0-9])\d\.\d{5,}[Ee]\+?\d{1,2}(?![0-9])",
+    # A mainland mobile number: 1[3-9]x xxxx xxxx.
+    "mobile": r"(?<![0-9])1[3-9]\d{9}(?![0-9])",
+}
+_PERSONAL_TEXT = re.compile("|".join(f"(?P<{k}>{p})" for k, p in _PERSONAL.items()))
+_SCIENTIFIC_SHOWN = "（已隐去的证件号码）"
+_SHORTEST = 9  # `d.dddddEd`: text shorter than this holds none of the above
 # `scheme://user:password@` (or a bare token before the @).
 _URL_CREDENTIAL = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^\s/@]+@", re.IGNORECASE)
 # `?access_token=…`, `&sign=…`: secrets carried as query parameters.
 _SECRET_PARAM = re.compile(
     r"((?:access_token|token|key|secret|password|pass|sign)=)[^&\s]+", re.IGNORECASE
 )
-# Text without any of these characters cannot match a pattern above.
-_MAYBE = re.compile(r"[0-9=@]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    kind, value = match.lastgroup, match.group(0)
+    if kind == "mobile":
+        return mask_phone(value)
+    if kind == "scientific":
+        return _SCIENTIFIC_SHOWN
+    return mask_id(value)
 
 
 def scrub(text: str | None) -> str:
@@ -120,14 +131,13 @@ def scrub(text: str | None) -> str:
     """
     if not text:
         return ""
-    if not _MAYBE.search(text):
+    if "@" in text:
+        text = _URL_CREDENTIAL.sub(r"\1****@", text)
+    if "=" in text:
+        text = _SECRET_PARAM.sub(r"\1****", text)
+    if len(text) < _SHORTEST:
         return text
-    text = _URL_CREDENTIAL.sub(r"\1****@", text)
-    text = _SECRET_PARAM.sub(r"\1****", text)
-    text = _ID18.sub(lambda m: mask_id(m.group(0)), text)
-    text = _ID15.sub(lambda m: mask_id(m.group(0)), text)
-    text = _SCI_ID.sub(_SCI_ID_SHOWN, text)
-    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
+    return _PERSONAL_TEXT.sub(_shown, text)
 
 
 def scrub_error(text: str | None, limit: int = 500) -> str:
