@@ -24,6 +24,22 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+__all__ = [
+    "FORMULA_STARTS",
+    "mask_id",
+    "mask_id_expr",
+    "mask_name",
+    "mask_name_expr",
+    "mask_phone",
+    "safe_expr",
+    "safe_frame",
+    "safe_text",
+    "safe_value",
+    "scrub",
+    "scrub_data",
+    "scrub_error",
+]
+
 # ---------------------------------------------------------------- masks
 
 
