@@ -32,7 +32,7 @@ from sqlalchemy import Engine, or_, select
 from config.private import private_dir, private_file
 from config.settings import Divisions, load_divisions, load_policy, load_settings
 from transforms import alerts as A
-from transforms.safe_cells import safe_text
+from transforms.privacy import safe_text, scrub_error
 from warehouse import db, models
 
 ATTEMPTS = 3  # one try and two retries
@@ -156,7 +156,7 @@ def deliver(
             error = f"{type(exc).__name__}: {exc}"
         if attempt < attempts:
             time.sleep(retry_delay_seconds)
-    return Delivery(label, "failed", attempts, A.scrub_error(error), datetime.now(UTC))
+    return Delivery(label, "failed", attempts, scrub_error(error), datetime.now(UTC))
 
 
 deliver_task = task(name="deliver-alert", cache_policy=NO_CACHE)(deliver)
@@ -168,7 +168,7 @@ def write_fix_list(
 ) -> Path:
     """One sheet per frame with Chinese headers, typed cells, frozen header and autofilter,
     then a 说明 sheet of (label, value) lines.  It holds the township's full IDs: 0600 in a
-    0700 folder; no text cell is a formula (`transforms.safe_cells`)."""
+    0700 folder; no text cell is a formula (`transforms.privacy`)."""
     private_dir(path.parent)
     headers = {A.ISSUE_SHEET: A.ISSUE_COLUMNS, A.FINDING_SHEET: A.FINDING_COLUMNS}
     widths = {

@@ -687,7 +687,7 @@ def _write_log(
 
     from config.private import open_private, private_dir
     from config.settings import load_settings
-    from transforms.alerts import scrub_error
+    from transforms.privacy import scrub_error
 
     now = datetime.now(UTC)
     shown = [_masked_url(a) if "://" in a else a for a in argv]
@@ -743,7 +743,7 @@ class _Terse(logging.Formatter):
         self.inner = inner or logging.Formatter()
 
     def format(self, record: logging.LogRecord) -> str:
-        from transforms.alerts import scrub_error
+        from transforms.privacy import scrub_error
 
         saved = record.exc_info, record.exc_text, record.stack_info
         record.exc_info, record.exc_text, record.stack_info = None, None, None

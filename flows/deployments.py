@@ -63,7 +63,7 @@ def failure_reason(exc: BaseException | None, message: str | None = None) -> str
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from flows.snapshot import SnapshotError
-    from transforms.alerts import scrub_error
+    from transforms.privacy import scrub_error
 
     if exc is None:
         return scrub_error((message or "原因不明").splitlines()[0], 300)

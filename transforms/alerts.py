@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +23,7 @@ import polars as pl
 
 from config.rules import RULES
 from config.schema import ISSUE_KINDS
-from transforms.ids import mask_id, mask_id_expr
+from transforms.privacy import mask_id_expr, scrub
 
 S, I, D = pl.Utf8(), pl.Int64(), pl.Date()  # noqa: E741
 
@@ -503,45 +502,6 @@ def fix_list(
         )
         out[sheet] = rows.select(list(columns))
     return out
-
-
-# ---------------------------------------------------------------- masking
-_ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
-# A legacy 15-digit ID (area, yymmdd, sequence); a 户编号 has the same shape and is spared by
-# its label, which every message writes before it.
-_ID15 = re.compile(
-    r"(?<![0-9A-Za-z])(?<!户编号)(?<!庭编号)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])"
-)
-_SCI_ID = re.compile(r"(?<![0-9])\d\.\d{5,}[Ee]\+?\d{1,2}(?![0-9])")
-_MOBILE = re.compile(r"(?<![0-9])(1[3-9]\d)\d{4}(\d{4})(?![0-9])")
-_URL_SECRET = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^\s/@]+@", re.IGNORECASE)
-_KEY_PARAM = re.compile(
-    r"((?:access_token|token|key|secret|password|pass|sign)=)[^&\s]+", re.IGNORECASE
-)
-
-
-def scrub(text: str | None) -> str:
-    """Mask anything that looks like an ID (18-character, legacy 15-digit, Excel-mangled) or
-    a mobile number.
-
-    The last line of defence for message bodies and recorded errors: findings and issues are
-    masked when made, this catches what slips through.  A 15-digit number written right after
-    “户编号” or “家庭编号” is a household number and stays readable.
-    """
-    if not text:
-        return ""
-    text = _ID18.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
-    text = _ID15.sub(lambda m: mask_id(m.group(0)), text)
-    text = _SCI_ID.sub("（已隐去的证件号码）", text)
-    return _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
-
-
-def scrub_error(text: str | None, limit: int = 500) -> str:
-    """An error message fit for the `alert` table: personal data and URL secrets masked."""
-    text = scrub(text)
-    text = _URL_SECRET.sub(r"\1****@", text)
-    text = _KEY_PARAM.sub(r"\1****", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------- messages
