@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from config.private import private_dir, private_file
 from config.settings import Divisions, load_divisions, load_policy, load_settings
 from transforms import alerts as A
-from transforms.safe_cells import safe_text
+from transforms.privacy import safe_text, scrub_error
 from warehouse import db
 
 ATTEMPTS = 3  # one try and two retries
@@ -156,7 +156,7 @@ def deliver(
             error = f"{type(exc).__name__}: {exc}"
         if attempt < attempts:
             time.sleep(retry_delay_seconds)
-    return Delivery(label, "failed", attempts, A.scrub_error(error), datetime.now(UTC))
+    return Delivery(label, "failed", attempts, scrub_error(error), datetime.now(UTC))
 
 
 deliver_task = task(name="deliver-alert", cache_policy=NO_CACHE)(deliver)
@@ -168,7 +168,7 @@ def write_fix_list(
 ) -> Path:
     """One sheet per frame with Chinese headers, typed cells, frozen header and autofilter,
     then a 说明 sheet of (label, value) lines.  It holds the township's full IDs: 0600 in a
-    0700 folder; no text cell is a formula (`transforms.safe_cells`)."""
+    0700 folder; no text cell is a formula (`transforms.privacy`)."""
     private_dir(path.parent)
     headers = {A.ISSUE_SHEET: A.ISSUE_COLUMNS, A.FINDING_SHEET: A.FINDING_COLUMNS}
     widths = {
@@ -565,8 +565,10 @@ def _about(
         ("数据来源", sources or "—"),
         (
             "说明",
-            "本清单仅含本单位数据，按严重程度（高、中、低）和发现时间排序。“文件／工作表／行号”"
-            "指本单位报送表格中的位置；整改后，下次夜间核查将自动核销。"
+            "本清单仅含本单位的问题，按严重程度（高、中、低）和发现时间排序。“文件／工作表／行号”"
+            "指问题所在的位置：“数据来源”为本单位报送的，请在本单位表格中更正；为民政局或医保局"
+            "数据的，本单位无法直接更正，请核实本人情况后报市扶贫办，由市扶贫办与该部门核对。"
+            "整改后，下次夜间核查将自动核销。"
             "本清单含个人信息，仅限本单位扶贫工作使用，不得外传。",
         ),
         ("区划", DIVISIONS_CREDIT),

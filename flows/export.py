@@ -1,7 +1,7 @@
 """`fupin export`: the office's restricted CSV exports (UTF-8 with BOM, so Excel opens them).
 
 They hold full ID numbers: each file is 0600, and the exports folder 0700 (`config.private`);
-no text cell leaves as a formula (`transforms.safe_cells`)."""
+no text cell leaves as a formula (`transforms.privacy`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import polars as pl
 from config.private import open_private, private_dir
 from config.settings import load_divisions, load_settings
 from transforms.exports import findings_export, issues_export
-from transforms.safe_cells import safe_frame
+from transforms.privacy import safe_frame
 from warehouse import db
 
 

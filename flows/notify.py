@@ -27,7 +27,7 @@ def failure_reason(exc: BaseException | None, message: str | None = None) -> str
     error's first line, personal IDs and secrets masked, no stack trace."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from transforms.alerts import scrub_error
+    from transforms.privacy import scrub_error
 
     if exc is None:
         return scrub_error((message or "原因不明").splitlines()[0], 300)

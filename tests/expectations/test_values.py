@@ -19,7 +19,6 @@ from tests.expectations.builders import frame
 from tests.expectations.test_sources import village_row
 from tests.transforms.test_normalise import person, staged
 from tests.transforms.test_values import ID, bill
-from transforms import ids
 from transforms.alerts import ISSUE_SEVERITY
 from transforms.normalise import (
     normalise_dibao,
@@ -27,8 +26,9 @@ from transforms.normalise import (
     normalise_roster,
     normalise_settlement,
 )
+from transforms.privacy import mask_id
 
-MASKED = ids.mask_id(ID)
+MASKED = mask_id(ID)
 READ_ON = date(2018, 7, 1)
 
 
