@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.runtime import prefect_defaults
+from flows.warehouse_words import masked_url as _masked_url
+from flows.warehouse_words import unreachable as _unreachable
 
 OK, NEEDS_PERSON, USAGE, FAILED = 0, 1, 2, 3
 
@@ -509,16 +511,6 @@ _DOING = {
 }
 
 
-def _masked_url(url: str) -> str:
-    """The warehouse URL as it may be shown: never its password."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "（无法解析的地址）"
-
-
 def _db_setting(args: argparse.Namespace) -> str:
     """The setting that chose the warehouse."""
     if getattr(args, "db", None):
@@ -528,25 +520,10 @@ def _db_setting(args: argparse.Namespace) -> str:
     return "FUPIN_DATABASE_URL 未设置，默认 FUPIN_HOME 下的 fupin.db"
 
 
-def _unreachable(exc: BaseException) -> str:
-    """What a failed connection says, in words a clerk's administrator acts on."""
-    text = str(getattr(exc, "orig", None) or exc).lower()
-    if "database" in text and "does not exist" in text:
-        return "数据库不存在（请先创建该数据库，或更正地址中的数据库名）"
-    if "role" in text and "does not exist" in text:
-        return "数据库用户不存在（请更正地址中的用户名）"
-    if "authentication" in text or "password" in text:
-        return "用户名或密码不对（认证失败）"
-    if "unable to open database file" in text:
-        return "无法打开数据库文件（请检查目录是否存在、是否可写）"
-    return "无法连接数据库服务器（请检查主机、端口以及服务器是否已启动）"
-
-
 def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) -> None:
     """The warehouse can be reached (and, for `needs_nightly`, holds a finished nightly run);
     nothing in it is created or changed here (SQLite makes an empty file of a new one)."""
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy import inspect, text
 
     from warehouse import db
 
@@ -566,16 +543,7 @@ def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) ->
         with engine.connect() as conn:
             if not needs_nightly:
                 return
-            has_run = inspect(conn).has_table("run")
-            finished = (
-                has_run
-                and conn.execute(
-                    text(
-                        "SELECT 1 FROM run WHERE flow = 'nightly' "
-                        "AND status IN ('succeeded', 'needs_attention') LIMIT 1"
-                    )
-                ).first()
-            )
+            finished = db.finished_run_exists(conn, "nightly")
     except sa_exc.DBAPIError as exc:
         raise ConfigError(
             f"无法连接数据仓库（{setting}：{shown}）：{_unreachable(exc)}。"
@@ -660,18 +628,13 @@ def _preflight(args: argparse.Namespace) -> None:
 
 def _failed_runs_since(args: argparse.Namespace, started: datetime) -> list[int]:
     """Runs recorded as failed since `started` (a flow that records its runs and failed)."""
-    from sqlalchemy import select
-
     from config.settings import load_settings
-    from warehouse import db, models
+    from warehouse import db
 
     try:
         engine = db.connect(load_settings(args.db).database_url)
         try:
-            run = models.table("run")
-            stmt = select(run.c.id).where(run.c.status == "failed", run.c.started_at >= started)
-            with engine.connect() as conn:
-                return [int(i) for i in conn.execute(stmt.order_by(run.c.id)).scalars()]
+            return db.failed_runs_since(engine, started)
         finally:
             engine.dispose()
     except Exception:

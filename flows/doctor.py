@@ -67,10 +67,10 @@ def warehouse(settings: Settings, setting: str) -> Check:
     """Reachable, and at the newest migration (read only: nothing is migrated)."""
     from sqlalchemy import exc as sa_exc
 
-    from flows.cli import _masked_url, _unreachable
+    from flows.warehouse_words import masked_url, unreachable
     from warehouse import db
 
-    name, shown = "数据仓库", f"{setting}：{_masked_url(settings.database_url)}"
+    name, shown = "数据仓库", f"{setting}：{masked_url(settings.database_url)}"
     try:
         engine = db.connect(settings.database_url)
     except Exception as exc:
@@ -83,7 +83,7 @@ def warehouse(settings: Settings, setting: str) -> Check:
     try:
         at, head = db.revision_of(engine), db.head_revision()
     except sa_exc.DBAPIError as exc:
-        return Check(name, "fail", f"无法连接（{shown}）：{_unreachable(exc)}", f"更正 {setting}。")
+        return Check(name, "fail", f"无法连接（{shown}）：{unreachable(exc)}", f"更正 {setting}。")
     finally:
         engine.dispose()
     if at == head:

@@ -70,16 +70,7 @@ def township_changes(
     )
     if code is None:
         raise ValueError(f"未知的镇（街道）“{township}”")
-    files = (
-        db.read_frame(engine, "source_file")
-        .filter(
-            (pl.col("source") == "townships")
-            & (pl.col("township_code") == code)
-            & pl.col("status").is_in(["accepted", "superseded"])
-            & pl.col("seq").is_not_null()
-        )
-        .sort("seq")
-    )
+    files = db.submissions_put_in_force(engine, "townships", code)
     if files.height < 2:
         raise ValueError(
             f"{load_divisions().short_name(code)}只有 {files.height} 份已接收的花名册，无从比较。"

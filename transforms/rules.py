@@ -19,7 +19,7 @@ import polars as pl
 
 from config.schema import LABOUR_CAPABLE
 from transforms import ids
-from transforms.frames import FINDING, conform, empty
+from transforms.frames import FINDING, conform, empty, insured_in
 from transforms.names import same_pinyin
 from transforms.privacy import mask_id_expr, mask_name_expr
 from transforms.text import fmt
@@ -147,9 +147,7 @@ class RuleInputs:
         return (
             self.enrolment.lazy()
             .filter(
-                pl.col("identity").is_in(self.roster_identities.implode())
-                & (pl.col("year") == self.year)
-                & (pl.col("enrol_status") == "参保缴费")
+                pl.col("identity").is_in(self.roster_identities.implode()) & insured_in(self.year)
             )
             .collect()
         )
