@@ -5,7 +5,7 @@ Wiring only: the warehouse is read here, `transforms.alerts` decides what to say
 delivers, xlsxwriter writes each township's fix list.  Every delivery attempt is one row of
 the `alert` table; a township's next alert is compared with the last one it received.
 
-    send_alerts(database_url=None, dry_run=False, run_id=None, home=None) -> dict
+    send_alerts(dry_run=False, run_id=None) -> dict   (settings from the environment)
 """
 
 from __future__ import annotations
@@ -576,14 +576,11 @@ def _about(
 
 
 @flow(name="township-alerts", log_prints=False)
-def send_alerts(
-    database_url: str | None = None,
-    dry_run: bool = False,
-    run_id: int | None = None,
-    home: str | None = None,
-) -> dict[str, Any]:
-    """Township data-quality alerts and the office digest for a nightly run (default: latest)."""
-    return run_alerts(database_url, dry_run, run_id, home, deliver_fn=deliver_task)
+def send_alerts(dry_run: bool = False, run_id: int | None = None) -> dict[str, Any]:
+    """Township data-quality alerts and the office digest for a nightly run (default: latest).
+    The warehouse and FUPIN_HOME come from the environment, never from a parameter Prefect
+    would store and show."""
+    return run_alerts(None, dry_run, run_id, None, deliver_fn=deliver_task)
 
 
 def summary_lines(result: Mapping[str, Any]) -> list[str]:

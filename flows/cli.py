@@ -193,7 +193,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from flows.alerts import AlertsConfigError, send_alerts, summary_lines
 
     try:
-        result = send_alerts(database_url=args.db, dry_run=args.dry_run, run_id=args.run_id)
+        result = send_alerts(dry_run=args.dry_run, run_id=args.run_id)  # --db: in the env
     except AlertsConfigError as exc:
         print(exc, file=sys.stderr)
         return USAGE

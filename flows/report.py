@@ -10,15 +10,17 @@ A report reads a consistent state: the live warehouse under the run lock in one 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import polars as pl
 from prefect import flow
+from pydantic import Field
 from sqlalchemy import Engine
 
 from config.private import private_dir
@@ -300,7 +302,7 @@ def build_report(
     return paths
 
 
-def _formats(formats: list[str] | str | None) -> tuple[str, ...]:
+def _formats(formats: Sequence[str] | str | None) -> tuple[str, ...]:
     """["html", "pdf"], "html,pdf" or None (HTML) — the UI and the CLI hand over either."""
     if formats is None:
         return ("html",)
@@ -309,22 +311,63 @@ def _formats(formats: list[str] | str | None) -> tuple[str, ...]:
     return tuple(f.strip().lower() for f in formats if f.strip()) or ("html",)
 
 
+ReportKind = Literal["assessment", "accountability"]
+ReportFormat = Literal["html", "pdf", "xlsx"]
+# 2018H1, 2018H2 or 2018: the run form shows the pattern and refuses anything else.
+Period = Annotated[str, Field(pattern=r"^20\d\d(H[12])?$", examples=["2018H1", "2018"])]
+FORMAT_ZH = {"html": "网页（HTML）", "pdf": "PDF", "xlsx": "Excel"}
+KIND_ZH = {"assessment": "考核报告", "accountability": "问责通报"}
+
+
+def report_markdown(
+    kind: str, period: str, township: str | None, paths: list[Path], run: dict[str, Any] | None
+) -> str:
+    """What a report run leaves on its page in Prefect: the files and the headline figures
+    of the nightly run the report stands on (no personal data)."""
+    lines = [
+        f"# {KIND_ZH.get(kind, kind)} {period}（{township or '全市'}）",
+        "",
+        "| 文件 | 格式 | 大小 |",
+        "|---|---|---|",
+    ]
+    for path in paths:
+        size = path.stat().st_size if path.exists() else 0
+        fmt = FORMAT_ZH.get(path.suffix.lstrip("."), path.suffix)
+        lines.append(f"| {path} | {fmt} | {size / 1024:.0f} KB |")
+    if run:
+        stats = json.loads(run.get("stats") or "{}") if isinstance(run.get("stats"), str) else {}
+        f, i = stats.get("findings", {}), stats.get("issues", {})
+        lines += [
+            "",
+            f"数据截至 {run['as_of']}（夜间核查运行 #{run['id']}）。",
+            "",
+            "| 指标 | 数量 |",
+            "|---|---|",
+            f"| 核查发现：未整改 | {f.get('new', 0) + f.get('still_open', 0) + f.get('reopened', 0)} |",
+            f"| 核查发现：当晚已整改 | {f.get('resolved', 0)} |",
+            f"| 数据质量问题：未整改 | {i.get('new', 0) + i.get('still_open', 0) + i.get('reopened', 0)} |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 @flow(name="report", log_prints=True)
 def report(
-    kind: str,
-    period: str | int,
+    kind: ReportKind,
+    period: Period | int,
     township: str | None = None,
-    formats: list[str] | str | None = None,
+    formats: list[ReportFormat] | None = None,
     out_dir: str | None = None,
-    database_url: str | None = None,
 ) -> list[str]:
     """On-demand report run: any report (assessment / accountability), any period (2018H1,
     2018), one township or all, any formats (html, pdf, xlsx); files go to `out_dir`
     (default $FUPIN_HOME/reports).  `period` may come as a number: `prefect deployment run
-    -p period=2018` hands over JSON."""
+    -p period=2018` hands over JSON.  The warehouse comes from the environment
+    (FUPIN_DATABASE_URL), never from a parameter Prefect would store and show."""
+    from prefect.artifacts import create_markdown_artifact
+
     from config.settings import load_settings
 
-    settings = load_settings(database_url)
+    settings = load_settings()
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     try:
         db.upgrade(engine)
@@ -336,8 +379,17 @@ def report(
             _formats(formats),
             Path(out_dir) if out_dir else private_dir(settings.reports_dir),
         )
+        run = db.latest_finished_run(engine)
     finally:
         engine.dispose()
     for path in paths:
         print(f"已生成：{path}")
+    try:
+        create_markdown_artifact(
+            report_markdown(kind, str(period), township, paths, run),
+            key=f"report-{kind}",
+            description=f"{KIND_ZH.get(kind, kind)}：生成的文件与主要数字",
+        )
+    except Exception as exc:  # noqa: BLE001 - an artifact is a courtesy
+        logging.getLogger("fupin").warning("report artifact not published: %s", type(exc).__name__)
     return [str(p) for p in paths]

@@ -468,11 +468,13 @@ def test_through_the_prefect_flow(warehouse, smtp, webhook, tmp_path, monkeypatc
     posts, hook_port = webhook
     channels = write_channels(tmp_path / "channels.toml", smtp_port, hook_port, None)
     monkeypatch.setenv("FUPIN_CHANNELS_FILE", str(channels))
-    result = send_alerts(database_url=warehouse.url, run_id=warehouse.run_id, home=str(tmp_path))
+    monkeypatch.setenv("FUPIN_DATABASE_URL", warehouse.url)  # settings come from the env
+    monkeypatch.setenv("FUPIN_HOME", str(tmp_path))
+    result = send_alerts(run_id=warehouse.run_id)
     assert (result["sent"], result["failed"]) == (3, 0)
     assert (len(box.messages), len(posts)) == (2, 1)
     # a configuration error reaches the caller as itself (the CLI maps it to exit code 2)
     (tmp_path / "bad.toml").write_text('office = ["nonsense://x"]\n', encoding="utf-8")
     monkeypatch.setenv("FUPIN_CHANNELS_FILE", str(tmp_path / "bad.toml"))
     with pytest.raises(AlertsConfigError):
-        send_alerts(database_url=warehouse.url, home=str(tmp_path))
+        send_alerts()

@@ -72,8 +72,28 @@ def test_parameters(declared: dict, tmp_path: Path) -> None:
     assert {"township", "formats", "out_dir"} <= set(schema.properties)
     assert report.parameters == {}
     assert "year" in declared[D.SNAPSHOT]._parameter_openapi_schema.properties
-    # no secrets in what the UI shows: the warehouse comes from the served process's env
-    assert all("database_url" not in d.parameters for d in declared.values())
+    # no secrets in what the UI shows or offers: the warehouse comes from the served
+    # process's environment
+    for d in declared.values():
+        assert not {"database_url", "home"} & set(d._parameter_openapi_schema.properties)
+    # the custom-run form offers choices and checks the period
+    props = schema.properties
+    assert props["kind"]["enum"] == ["assessment", "accountability"]
+    formats = next(s for s in props["formats"]["anyOf"] if s.get("type") == "array")
+    assert formats["items"]["enum"] == ["html", "pdf", "xlsx"]
+    text = next(s for s in props["period"]["anyOf"] if s.get("type") == "string")
+    assert text["pattern"] == r"^20\d\d(H[12])?$"
+    from flows.report import report as report_flow
+
+    ok = report_flow.validate_parameters({"kind": "assessment", "period": 2018})
+    assert ok["period"] == 2018
+    for bad in (
+        {"kind": "assessments", "period": "2018"},
+        {"kind": "assessment", "period": "2018H3"},
+        {"kind": "assessment", "period": "2018", "formats": ["docx"]},
+    ):
+        with pytest.raises(Exception, match="(?i)validation|parameter"):
+            report_flow.validate_parameters(bad)
 
 
 def test_inbox_defaults_to_fupin_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -280,6 +300,7 @@ def test_serve_registers_the_deployments_and_runs_an_on_demand_report(tmp_path: 
     """As docs/operations.md sets it up: the server asks for credentials (basic auth), and
     `fupin serve`, `prefect deployment run` and the client give them."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
@@ -353,13 +374,21 @@ def test_serve_registers_the_deployments_and_runs_an_on_demand_report(tmp_path: 
             # as docs/operations.md tells the office to
             done = subprocess.run(
                 [sys.executable, "-m", "prefect", "deployment", "run", D.REPORT,
-                 "-p", "kind=assessment", "-p", "period=2018H1", "-p", "formats=html,xlsx",
+                 "-p", "kind=assessment", "-p", "period=2018H1", "-p", 'formats=["html","xlsx"]',
                  "--watch", "--watch-timeout", "150"],
                 env=env, cwd=tmp_path, capture_output=True, text=True, timeout=200,
             )  # fmt: skip
             assert done.returncode == 0, done.stdout + done.stderr
             for ext in ("html", "xlsx"):
                 assert (home / "reports" / f"assessment_2018H1_all.{ext}").stat().st_size > 1000
+            with get_client(sync_client=True) as client:  # the run's page names its files
+                [artifact] = client.read_artifacts(
+                    artifact_filter=ArtifactFilter(
+                        key=ArtifactFilterKey(any_=["report-assessment"])
+                    )
+                )
+            assert "assessment_2018H1_all.xlsx" in str(artifact.data)
+            assert "考核报告 2018H1" in str(artifact.data)
             # a year as a bare number is JSON to the CLI: the flow takes it too
             run = run_deployment(
                 D.REPORT,
