@@ -13,6 +13,7 @@ from datetime import date
 
 import polars as pl
 
+from config.rules import ISSUE_SEVERITY
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT
 from expectations import validate
 from tests.expectations.builders import frame
@@ -20,7 +21,6 @@ from tests.expectations.test_sources import village_row
 from tests.transforms.test_normalise import person, staged
 from tests.transforms.test_values import ID, bill
 from transforms import ids
-from transforms.alerts import ISSUE_SEVERITY
 from transforms.normalise import (
     normalise_dibao,
     normalise_enrolment,
