@@ -18,15 +18,15 @@ from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT
 from expectations import validate
 from tests.expectations.builders import frame
 from tests.expectations.test_sources import village_row
-from tests.transforms.test_normalise import person, staged
-from tests.transforms.test_values import ID, bill
-from transforms import ids
-from transforms.normalise import (
+from tests.transforms.bound import (
     normalise_dibao,
     normalise_enrolment,
     normalise_roster,
     normalise_settlement,
 )
+from tests.transforms.test_normalise import person, staged
+from tests.transforms.test_values import ID, bill
+from transforms import ids
 
 MASKED = ids.mask_id(ID)
 READ_ON = date(2018, 7, 1)

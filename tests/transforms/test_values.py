@@ -12,14 +12,14 @@ import pytest
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT
 from config.settings import POLICY_TOML, ValueLimits, load_policy, value_limits
-from tests.transforms.test_normalise import person, staged
-from transforms import ids
-from transforms.normalise import (
+from tests.transforms.bound import (
     normalise_dibao,
     normalise_enrolment,
     normalise_roster,
     normalise_settlement,
 )
+from tests.transforms.test_normalise import person, staged
+from transforms import ids
 from transforms.rules import RuleInputs, r13_medical_subsidy_short
 from transforms.values import amount_as_written
 
@@ -129,7 +129,7 @@ def test_ceilings_come_from_the_policy_file(tmp_path, monkeypatch) -> None:
         2,
     )
     assert limits.income_max == ValueLimits().income_max  # unset: the default
-    out = normalise_settlement(staged(SETTLEMENT, [bill("S1")]), read_on=READ_ON)
+    out = normalise_settlement(staged(SETTLEMENT, [bill("S1")]), limits=limits, read_on=READ_ON)
     assert out["total_cost"].to_list() == [None] and out["eligible_cost"].to_list() == [None]
     assert out["basic_paid"].to_list() == [500.0]
 
