@@ -147,6 +147,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from config.private import private_dir
+    from config.settings import load_resources
     from flows.report import build_report
     from transforms.indicators import parse_period
     from warehouse import db
@@ -166,7 +167,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     db.upgrade(engine)
     out = Path(args.out) if args.out else private_dir(settings.reports_dir)
     try:
-        paths = build_report(engine, args.kind, period, args.township, formats, out)
+        paths = build_report(
+            engine,
+            args.kind,
+            period,
+            args.township,
+            formats,
+            out,
+            resources=load_resources(settings),
+        )
     except ValueError as exc:  # an unknown township: the message lists the valid names
         print(str(exc), file=sys.stderr)
         return USAGE
