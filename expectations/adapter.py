@@ -2,7 +2,8 @@
 
 GX tells us which rows (`_row`) failed which expectation; everything a township clerk reads
 (the row, the column's Chinese header, the value as written, a concrete message and what to
-do) is built here from our own frame, vectorised in polars.  Personal values are masked.
+do) is built here from our own frame, vectorised in polars.  Personal values are masked
+(`transforms.privacy`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from transforms import ids
 from transforms.cells import parse_date, parse_int
 from transforms.frames import ISSUE, conform, empty
 from transforms.issue_identity import issue_key
+from transforms.privacy import mask_id, mask_name, mask_phone
 from transforms.values import amount_as_written
 
 ROW_KEY_COLUMNS = ("file_id", "sheet", "row_no")
@@ -34,29 +36,9 @@ _ROW_TEXT = pl.format("第{}行", pl.col("row_no"))
 # ---------------------------------------------------------------- masking
 
 
-def mask_name(name: str | None) -> str:
-    """王小明 → 王*明, 王明 → 王*, 欧阳小明 → 欧**明."""
-    if not name:
-        return ""
-    if len(name) == 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
-def mask_phone(phone: str | None) -> str:
-    """13812345678 → 138****5678."""
-    if not phone:
-        return ""
-    if len(phone) <= 7:
-        return phone[:2] + "*" * (len(phone) - 2)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-
-
 def _masker(field_key: str) -> Any:
     if field_key == "id_number":
-        return lambda v: ids.mask_id(ids.strip_invisible(v).strip())
+        return lambda v: mask_id(ids.strip_invisible(v).strip())
     if field_key == "phone":
         return mask_phone
     return mask_name

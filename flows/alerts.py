@@ -27,13 +27,13 @@ import polars as pl
 import xlsxwriter
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine
 
 from config.private import private_dir, private_file
 from config.settings import Divisions, load_divisions, load_policy, load_settings
 from transforms import alerts as A
-from transforms.safe_cells import safe_text
-from warehouse import db, models
+from transforms.privacy import safe_text, scrub_error
+from warehouse import db
 
 ATTEMPTS = 3  # one try and two retries
 RETRY_DELAY_SECONDS = 5.0
@@ -156,7 +156,7 @@ def deliver(
             error = f"{type(exc).__name__}: {exc}"
         if attempt < attempts:
             time.sleep(retry_delay_seconds)
-    return Delivery(label, "failed", attempts, A.scrub_error(error), datetime.now(UTC))
+    return Delivery(label, "failed", attempts, scrub_error(error), datetime.now(UTC))
 
 
 deliver_task = task(name="deliver-alert", cache_policy=NO_CACHE)(deliver)
@@ -168,7 +168,7 @@ def write_fix_list(
 ) -> Path:
     """One sheet per frame with Chinese headers, typed cells, frozen header and autofilter,
     then a 说明 sheet of (label, value) lines.  It holds the township's full IDs: 0600 in a
-    0700 folder; no text cell is a formula (`transforms.safe_cells`)."""
+    0700 folder; no text cell is a formula (`transforms.privacy`)."""
     private_dir(path.parent)
     headers = {A.ISSUE_SHEET: A.ISSUE_COLUMNS, A.FINDING_SHEET: A.FINDING_COLUMNS}
     widths = {
@@ -229,14 +229,10 @@ def write_fix_list(
 
 # ---------------------------------------------------------------- warehouse reads
 def _nightly_run(engine: Engine, run_id: int | None) -> dict[str, Any]:
-    run = models.Run.__table__
-    stmt = select(run.c.id, run.c.as_of, run.c.status).where(run.c.flow == "nightly")
     if run_id is not None:
-        stmt = stmt.where(run.c.id == run_id)
+        row = db.run_by_id(engine, run_id, "nightly")
     else:
-        stmt = stmt.where(run.c.status.in_(("succeeded", "needs_attention")))
-    with engine.connect() as conn:
-        row = conn.execute(stmt.order_by(run.c.id.desc()).limit(1)).mappings().first()
+        row = db.latest_finished_run(engine, "nightly")
     if row is None:
         what = f"编号为 {run_id} 的夜间核查" if run_id is not None else "已完成的夜间核查"
         raise AlertsConfigError(f"数据仓库中没有{what}，请先运行 fupin nightly。")
@@ -245,13 +241,6 @@ def _nightly_run(engine: Engine, run_id: int | None) -> dict[str, Any]:
         "id": int(row["id"]),
         "as_of": as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)),
     }
-
-
-def _lifecycle(engine: Engine, table: str, since: date) -> pl.DataFrame:
-    """Open rows, and rows resolved on or after `since`."""
-    t = models.table(table)
-    stmt = select(t).where(or_(t.c.status == "open", t.c.resolved_on >= since))
-    return db.read_frame(engine, stmt)
 
 
 def _files(engine: Engine) -> pl.DataFrame:
@@ -496,7 +485,9 @@ def run_alerts(
         since = min([b.as_of for b in known.values()] + [as_of])
         files = _files(engine)
         items = A.alert_items(
-            _lifecycle(engine, "finding", since), _lifecycle(engine, "dq_issue", since), files
+            db.lifecycle_since(engine, "finding", since),
+            db.lifecycle_since(engine, "dq_issue", since),
+            files,
         )
         run = _Run(
             engine=engine,
@@ -574,8 +565,10 @@ def _about(
         ("数据来源", sources or "—"),
         (
             "说明",
-            "本清单仅含本单位数据，按严重程度（高、中、低）和发现时间排序。“文件／工作表／行号”"
-            "指本单位报送表格中的位置；整改后，下次夜间核查将自动核销。"
+            "本清单仅含本单位的问题，按严重程度（高、中、低）和发现时间排序。“文件／工作表／行号”"
+            "指问题所在的位置：“数据来源”为本单位报送的，请在本单位表格中更正；为民政局或医保局"
+            "数据的，本单位无法直接更正，请核实本人情况后报市扶贫办，由市扶贫办与该部门核对。"
+            "整改后，下次夜间核查将自动核销。"
             "本清单含个人信息，仅限本单位扶贫工作使用，不得外传。",
         ),
         ("区划", DIVISIONS_CREDIT),

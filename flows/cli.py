@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.runtime import prefect_defaults
+from flows.warehouse_words import masked_url as _masked_url
+from flows.warehouse_words import unreachable as _unreachable
 
 OK, NEEDS_PERSON, USAGE, FAILED = 0, 1, 2, 3
 
@@ -89,7 +91,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE
-    result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None, args.db)
+    # The warehouse comes from the environment (`main` puts --db there): a flow parameter
+    # would show the URL, password included, on the run page and keep it in Prefect.
+    result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None)
     _print_run(result)
     if "alerts" in result and result["alerts"] is None:  # the channel file could not be used
         print(
@@ -128,6 +132,13 @@ def _print_run(result: dict[str, Any]) -> None:
         print(f"  规则{rule}执行出错（{why}），本次未更新该规则的核查结果，请联系系统管理员。")
     for rule, n in f.get("rules_keyless", {}).items():
         print(f"  规则{rule}有 {n} 条结果缺少主键，未入库，请联系系统管理员。")
+    alerts = result.get("alerts")
+    if alerts:
+        print(
+            f"预警：发送 {alerts['sent']} 条，失败 {alerts['failed']} 条，"
+            f"与上次相同未重发 {alerts['unchanged']} 条。"
+            + ("失败的渠道见 fupin alerts --dry-run 与运行日志。" if alerts["failed"] else "")
+        )
     for path in result.get("reports", []):
         print(f"报告：{path}")
     if result.get("timings"):
@@ -162,9 +173,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"考核期格式应为 2017H2 或 2017：{args.period}", file=sys.stderr)
         return USAGE
+    if "pdf" in formats:
+        from reports.fonts import required_font
+
+        required_font()  # NoCjkFont (exit 2) before any work, not a PDF of boxes
     settings = _settings(args)
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
-    db.upgrade(engine)
     out = Path(args.out) if args.out else private_dir(settings.reports_dir)
     try:
         paths = build_report(
@@ -253,12 +267,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"生成模拟南雄市数据（规模 {args.scale}）……")
     generate(target, scale=args.scale, seed=args.seed, as_of=args.as_of)
     print("运行夜间核查……")
-    result = nightly(
-        str(target / "inbox"),
-        args.as_of.isoformat(),
-        settings.database_url,
-        formats=["html", "pdf", "xlsx"],
-    )
+    result = nightly(str(target / "inbox"), args.as_of.isoformat(), formats=["html", "pdf", "xlsx"])
     _print_run(result)
     for what in ("findings", "issues"):
         out = settings.exports_dir / f"{what}.csv"
@@ -350,6 +359,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from flows.doctor import exit_code, lines, run_checks
+
+    checks = run_checks(_settings(args), _db_setting(args), os.environ)
+    print("\n".join(lines(checks)))
+    return exit_code(checks)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from warehouse import db
+
+    engine = db.connect(_settings(args).database_url)
+    try:
+        before, head = db.revision_of(engine), db.head_revision()
+        if args.action == "current":
+            state = "最新" if before == head else f"需要升级到 {head}（fupin db upgrade）"
+            print(f"数据仓库表结构：{before or '尚未建表'}（{state}）")
+            return OK if before == head else NEEDS_PERSON
+        db.upgrade(engine)
+        after = db.revision_of(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"数据仓库表结构已是最新（{after}），未作改动。")
+    else:
+        print(f"数据仓库表结构已从 {before or '空库'} 升级到 {after}。")
+    return OK
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -427,6 +465,18 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("--reason", help="启用的理由（记录在案）")
     ac.set_defaults(func=cmd_accept)
 
+    dr = sub.add_parser(
+        "doctor",
+        help="检查本机能否运行 fupin：依赖、数据仓库、目录、中文字体、预警渠道、Prefect 服务",
+    )
+    dr.set_defaults(func=cmd_doctor)
+
+    w = sub.add_parser(
+        "db", help="数据仓库表结构：upgrade 升级到本程序的版本，current 查看当前版本"
+    )
+    w.add_argument("action", choices=["upgrade", "current"])
+    w.set_defaults(func=cmd_db)
+
     d = sub.add_parser("demo", help="生成全市规模的模拟数据，运行夜间核查并生成全部报告")
     d.add_argument("--scale", type=float, default=1.0)
     d.add_argument("--seed", type=int, default=20161010)
@@ -447,11 +497,15 @@ NEEDS_HOME = {
     "changes",
     "accept",
     "demo",
+    "db",
 }
 NEEDS_WAREHOUSE = NEEDS_HOME
 NEEDS_NIGHTLY = {"alerts", "export", "report"}  # they report on what a nightly run found
 RUNS_FLOWS = {"nightly", "report", "alerts", "snapshot", "serve", "demo"}  # Prefect logs
 NEEDS_CHANNELS = {"alerts"}
+# They read, or change only a file's status: they never migrate the warehouse, and refuse one
+# whose schema is not this version's (`fupin db upgrade`; nightly and serve upgrade it).
+NEEDS_CURRENT_SCHEMA = {"export", "report", "changes", "accept"}
 _DOING = {
     "generate": "生成模拟数据",
     "nightly": "夜间核查",
@@ -466,16 +520,6 @@ _DOING = {
 }
 
 
-def _masked_url(url: str) -> str:
-    """The warehouse URL as it may be shown: never its password."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "（无法解析的地址）"
-
-
 def _db_setting(args: argparse.Namespace) -> str:
     """The setting that chose the warehouse."""
     if getattr(args, "db", None):
@@ -485,25 +529,10 @@ def _db_setting(args: argparse.Namespace) -> str:
     return "FUPIN_DATABASE_URL 未设置，默认 FUPIN_HOME 下的 fupin.db"
 
 
-def _unreachable(exc: BaseException) -> str:
-    """What a failed connection says, in words a clerk's administrator acts on."""
-    text = str(getattr(exc, "orig", None) or exc).lower()
-    if "database" in text and "does not exist" in text:
-        return "数据库不存在（请先创建该数据库，或更正地址中的数据库名）"
-    if "role" in text and "does not exist" in text:
-        return "数据库用户不存在（请更正地址中的用户名）"
-    if "authentication" in text or "password" in text:
-        return "用户名或密码不对（认证失败）"
-    if "unable to open database file" in text:
-        return "无法打开数据库文件（请检查目录是否存在、是否可写）"
-    return "无法连接数据库服务器（请检查主机、端口以及服务器是否已启动）"
-
-
 def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) -> None:
     """The warehouse can be reached (and, for `needs_nightly`, holds a finished nightly run);
     nothing in it is created or changed here (SQLite makes an empty file of a new one)."""
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy import inspect, text
 
     from warehouse import db
 
@@ -523,16 +552,7 @@ def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) ->
         with engine.connect() as conn:
             if not needs_nightly:
                 return
-            has_run = inspect(conn).has_table("run")
-            finished = (
-                has_run
-                and conn.execute(
-                    text(
-                        "SELECT 1 FROM run WHERE flow = 'nightly' "
-                        "AND status IN ('succeeded', 'needs_attention') LIMIT 1"
-                    )
-                ).first()
-            )
+            finished = db.finished_run_exists(conn, "nightly")
     except sa_exc.DBAPIError as exc:
         raise ConfigError(
             f"无法连接数据仓库（{setting}：{shown}）：{_unreachable(exc)}。"
@@ -544,6 +564,22 @@ def _check_warehouse(args: argparse.Namespace, url: str, needs_nightly: bool) ->
         raise ConfigError(
             f"数据仓库（{setting}：{shown}）中还没有完成的夜间核查。请先运行："
             "fupin nightly --inbox 收件目录；如已运行过，请检查该设置是否指向正确的数据仓库。"
+        )
+
+
+def _check_schema(args: argparse.Namespace, url: str) -> None:
+    """The warehouse is at this version's schema (read only: nothing is migrated here)."""
+    from warehouse import db
+
+    engine = db.connect(url)
+    try:
+        at, head = db.revision_of(engine), db.head_revision()
+    finally:
+        engine.dispose()
+    if at != head:
+        raise ConfigError(
+            f"数据仓库（{_db_setting(args)}：{_masked_url(url)}）的表结构是 {at or '空库'}，"
+            f"本程序需要 {head}。请先备份数据仓库，再运行 fupin db upgrade（夜间核查也会自动升级）。"
         )
 
 
@@ -595,22 +631,19 @@ def _preflight(args: argparse.Namespace) -> None:
         _check_readable_dir(Path(args.inbox) if args.inbox else settings.inbox, setting, "收件目录")
     if command in NEEDS_WAREHOUSE:
         _check_warehouse(args, settings.database_url, command in NEEDS_NIGHTLY)
+    if command in NEEDS_CURRENT_SCHEMA:
+        _check_schema(args, settings.database_url)
 
 
 def _failed_runs_since(args: argparse.Namespace, started: datetime) -> list[int]:
     """Runs recorded as failed since `started` (a flow that records its runs and failed)."""
-    from sqlalchemy import select
-
     from config.settings import load_settings
-    from warehouse import db, models
+    from warehouse import db
 
     try:
         engine = db.connect(load_settings(args.db).database_url)
         try:
-            run = models.table("run")
-            stmt = select(run.c.id).where(run.c.status == "failed", run.c.started_at >= started)
-            with engine.connect() as conn:
-                return [int(i) for i in conn.execute(stmt.order_by(run.c.id)).scalars()]
+            return db.failed_runs_since(engine, started)
         finally:
             engine.dispose()
     except Exception:
@@ -626,7 +659,7 @@ def _write_log(
 
     from config.private import open_private, private_dir
     from config.settings import load_settings
-    from transforms.alerts import scrub_error
+    from transforms.privacy import scrub_error
 
     now = datetime.now(UTC)
     shown = [_masked_url(a) if "://" in a else a for a in argv]
@@ -682,7 +715,7 @@ class _Terse(logging.Formatter):
         self.inner = inner or logging.Formatter()
 
     def format(self, record: logging.LogRecord) -> str:
-        from transforms.alerts import scrub_error
+        from transforms.privacy import scrub_error
 
         saved = record.exc_info, record.exc_text, record.stack_info
         record.exc_info, record.exc_text, record.stack_info = None, None, None
@@ -724,6 +757,25 @@ def _terse_console(prefect: bool = True) -> Iterator[None]:
             handler.setFormatter(formatter)  # type: ignore[arg-type]
 
 
+@contextlib.contextmanager
+def _database_from(args: argparse.Namespace) -> Iterator[None]:
+    """--db, for the command's duration, as FUPIN_DATABASE_URL: flows read the warehouse from
+    the environment, never from a parameter Prefect would store and show."""
+    url = getattr(args, "db", None)
+    if not url:
+        yield
+        return
+    before = os.environ.get("FUPIN_DATABASE_URL")
+    os.environ["FUPIN_DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("FUPIN_DATABASE_URL", None)
+        else:
+            os.environ["FUPIN_DATABASE_URL"] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the one place where failures become exit codes (module docstring)."""
     prefect_defaults()
@@ -735,13 +787,18 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE if exc.code else OK
     started = datetime.now(UTC)
     try:
-        with _terse_console(prefect=args.command in RUNS_FLOWS):
+        with _database_from(args), _terse_console(prefect=args.command in RUNS_FLOWS):
             _preflight(args)
             return int(args.func(args))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return USAGE
     except Exception as exc:
+        from reports.fonts import NoCjkFont  # here: `fupin --help` stays free of polars
+
+        if isinstance(exc, NoCjkFont):  # what to install, not a failed run
+            print(str(exc), file=sys.stderr)
+            return USAGE
         return _run_failed(args, argv, exc, started)
 
 

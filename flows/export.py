@@ -1,7 +1,7 @@
 """`fupin export`: the office's restricted CSV exports (UTF-8 with BOM, so Excel opens them).
 
 They hold full ID numbers: each file is 0600, and the exports folder 0700 (`config.private`);
-no text cell leaves as a formula (`transforms.safe_cells`)."""
+no text cell leaves as a formula (`transforms.privacy`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import polars as pl
 from config.private import open_private, private_dir
 from config.settings import load_divisions, load_settings
 from transforms.exports import findings_export, issues_export
-from transforms.safe_cells import safe_frame
+from transforms.privacy import safe_frame
 from warehouse import db
 
 
@@ -70,16 +70,7 @@ def township_changes(
     )
     if code is None:
         raise ValueError(f"未知的镇（街道）“{township}”")
-    files = (
-        db.read_frame(engine, "source_file")
-        .filter(
-            (pl.col("source") == "townships")
-            & (pl.col("township_code") == code)
-            & pl.col("status").is_in(["accepted", "superseded"])
-            & pl.col("seq").is_not_null()
-        )
-        .sort("seq")
-    )
+    files = db.submissions_put_in_force(engine, "townships", code)
     if files.height < 2:
         raise ValueError(
             f"{load_divisions().short_name(code)}只有 {files.height} 份已接收的花名册，无从比较。"

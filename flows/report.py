@@ -19,13 +19,12 @@ from typing import Any
 
 import polars as pl
 from prefect import flow
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from config.private import private_dir
 from config.settings import Divisions, Policy, Resources, load_divisions, load_policy
 from reports import KINDS, render
 from reports import context as ctx
-from transforms import ids
 from transforms import indicators as ind
 from warehouse import db
 
@@ -103,20 +102,10 @@ def _inputs(
 
 
 # --------------------------------------------------------------------------- warehouse reads
-FINISHED = ("succeeded", "needs_attention")
-
-
-def latest_run(bind: db.Bind) -> dict[str, Any] | None:
+def latest_run(bind: db.Bind, snapshot_year: int | None = None) -> dict[str, Any] | None:
     """The latest finished nightly run: its id and as-of date are the report's 数据截至."""
-    return _latest_finished(db.read_frame(bind, "run"))
-
-
-def _latest_finished(runs: pl.DataFrame) -> dict[str, Any] | None:
-    done = runs.filter((pl.col("flow") == "nightly") & pl.col("status").is_in(FINISHED)).sort("id")
-    if done.height == 0:
-        return None
-    row = done.row(-1, named=True)
-    return {"id": row["id"], "as_of": row["as_of"]}
+    run = db.latest_finished_run(bind, snapshot_year=snapshot_year)
+    return None if run is None else {"id": run["id"], "as_of": run["as_of"]}
 
 
 def accepted_sources(
@@ -156,47 +145,6 @@ def _sources(
     return rows, names
 
 
-LINK_SCHEMA = {
-    "file_id": pl.Int64(),
-    "sheet": pl.Utf8(),
-    "row_no": pl.Int64(),
-    "identity": pl.Utf8(),
-}
-
-
-def roster_with_identity(bind: db.Bind) -> pl.DataFrame:
-    """Roster persons in force with the identity the latest reconciliation resolved."""
-    links = db.read_frame(
-        bind,
-        text("SELECT file_id, sheet, row_no, identity FROM identity_link WHERE source = 'roster'"),
-        schema=LINK_SCHEMA,
-    )
-    return _with_identity(db.current(bind, "roster"), links)
-
-
-def _with_identity(persons: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    valid = pl.when(pl.col("id_status").is_in([ids.VALID, ids.LEGACY15])).then(pl.col("id_norm"))
-    if links.height == 0:
-        return persons.with_columns(identity=valid)
-    return persons.join(links, on=["file_id", "sheet", "row_no"], how="left").with_columns(
-        identity=pl.coalesce(pl.col("identity"), valid)
-    )
-
-
-INSURED = "参保缴费"
-
-
-def insured_in(bind: db.Bind, year: int) -> pl.DataFrame:
-    """The enrolment rows in force that insure someone in `year` (only what the indicator
-    reads: reading every column of three insurance years costs ~9 s on SQLite)."""
-    rows = db.current(
-        bind, "enrolment", year=year, columns=["id_norm", "id_status", "enrol_status"]
-    )
-    return rows.filter(pl.col("enrol_status") == INSURED).select(
-        "id_norm", "id_status", year=pl.lit(year, pl.Int64), enrol_status=pl.lit(INSURED)
-    )
-
-
 @dataclass(frozen=True)
 class WarehouseState:
     """Everything a report reads from the warehouse: live, or a year's snapshot."""
@@ -217,10 +165,10 @@ def read_live(bind: db.Bind, year: int) -> WarehouseState:
     return WarehouseState(
         run=latest_run(bind),
         files=db.read_frame(bind, "source_file"),
-        persons=roster_with_identity(bind),
+        persons=db.roster_with_identity(bind),
         villages=db.current(bind, "village"),
         dibao=db.current(bind, "dibao"),
-        insured=insured_in(bind, year),
+        insured=db.insured_in(bind, year),
         findings=db.read_frame(bind, "finding"),
         issues=db.read_frame(bind, "dq_issue"),
         history=db.read_frame(bind, "indicator"),
@@ -230,19 +178,13 @@ def read_live(bind: db.Bind, year: int) -> WarehouseState:
 def read_snapshot(bind: db.Bind, year: int) -> WarehouseState:
     """What the warehouse held when `year` was frozen (`flows.snapshot`): the same frames as
     `read_live` then, from the `snap_*` tables."""
-    links = db.read_snapshot(bind, "identity_link", year)
-    links = links.filter(pl.col("source") == "roster").select(list(LINK_SCHEMA))
-    enrolment = db.read_snapshot(bind, "enrolment", year)
-    insured = enrolment.filter(
-        (pl.col("year") == year) & (pl.col("enrol_status") == INSURED)
-    ).select("id_norm", "id_status", "year", "enrol_status")
     return WarehouseState(
-        run=_latest_finished(db.read_snapshot(bind, "run", year)),
+        run=latest_run(bind, snapshot_year=year),
         files=db.read_snapshot(bind, "source_file", year),
-        persons=_with_identity(db.read_snapshot(bind, "roster_person", year), links),
+        persons=db.roster_with_identity(bind, snapshot_year=year),
         villages=db.read_snapshot(bind, "village", year),
         dibao=db.read_snapshot(bind, "dibao", year),
-        insured=insured,
+        insured=db.insured_in(bind, year, snapshot_year=year),
         findings=db.read_snapshot(bind, "finding", year),
         issues=db.read_snapshot(bind, "dq_issue", year),
         history=db.read_snapshot(bind, "indicator", year),

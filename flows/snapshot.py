@@ -34,11 +34,12 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import flow, get_run_logger
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from config.private import private_dir, private_tree
 from config.settings import Settings, load_policy, load_settings
-from flows.report import FINISHED, build_report
+from flows.notify import OfficeError, notify_office_of_failure
+from flows.report import build_report
 from reports import KINDS
 from transforms import indicators as ind
 from transforms import snapshot as S
@@ -50,7 +51,7 @@ FIRST_YEAR = 2016  # the plan's first year
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class SnapshotError(ValueError):
+class SnapshotError(OfficeError):
     """A request that cannot be carried out as asked (CLI exit code 2); Chinese message."""
 
 
@@ -78,11 +79,9 @@ def _check_year(year: int) -> None:
 
 def collect(bind: db.Bind, year: int) -> dict[str, pl.DataFrame]:
     """The frames to freeze for `year`, keyed by source table (read on one connection)."""
-    runs = db.read_frame(bind, "run")
-    done = runs.filter((pl.col("flow") == "nightly") & pl.col("status").is_in(FINISHED)).sort("id")
-    if done.height == 0:
+    run = db.latest_finished_run_frame(bind)
+    if run.height == 0:
         raise SnapshotError("数据仓库中还没有完成的夜间核查，无法归档。请先运行 fupin nightly。")
-    run = done.tail(1)
     as_of: date = run["as_of"][0]
     if as_of < date(year, 12, 31):
         raise SnapshotError(
@@ -369,7 +368,7 @@ def verify_snapshot(
         if manifest is not None:
             problems += S.compare(manifest, found)
             if row is not None:
-                problems += S.compare_rows(manifest, _snapshot_rows(engine, year))
+                problems += S.compare_rows(manifest, db.snapshot_row_counts(engine, year))
         return Verified(year, folder, len(found) - (S.MANIFEST in found), problems)
     finally:
         engine.dispose()
@@ -393,16 +392,6 @@ def _read_manifest(
         problems.append(S.Problem("manifest", S.MANIFEST, "无法解析，其余文件无法核对"))
         return None
     return manifest if isinstance(manifest, dict) else None
-
-
-def _snapshot_rows(engine: Engine, year: int) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    with engine.connect() as conn:
-        for source, name in models.SNAPSHOT_TABLES.items():
-            t = models.table(name)
-            stmt = select(func.count()).select_from(t).where(t.c[models.SNAPSHOT_YEAR] == year)
-            counts[source] = int(conn.execute(stmt).scalar_one())
-    return counts
 
 
 def list_snapshots(
@@ -438,13 +427,7 @@ def list_snapshots(
 
 
 # ---------------------------------------------------------------- the flow
-def _notify_office(flow: Any, flow_run: Any, state: Any) -> None:
-    from flows.deployments import notify_office_of_failure
-
-    notify_office_of_failure(flow, flow_run, state)
-
-
-@flow(name="annual-snapshot", log_prints=True, on_failure=[_notify_office])
+@flow(name="annual-snapshot", log_prints=True, on_failure=[notify_office_of_failure])
 def snapshot(year: int | None = None, formats: list[str] | None = None) -> dict[str, Any]:
     """The year-end snapshot (default: the current year in Asia/Shanghai).  A year already
     frozen is left as it is and reported, not an error: the schedule may follow an

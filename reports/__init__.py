@@ -1,8 +1,8 @@
 """Rendering the assessment (考核报告) and accountability (问责通报) reports.
 
 `render(kind, data, formats, out_dir)` takes the plain data of `reports.context` and writes
-`<kind>_<period>_<scope>.html|pdf|xlsx`.  Every string of the data is scrubbed of ID numbers
-first; HTML is autoescaped; XLSX text never becomes a formula.  Same data, same bytes (HTML and
+`<kind>_<period>_<scope>.html|pdf|xlsx`.  Every string of the data is scrubbed of ID numbers,
+mobile numbers and secrets first (`transforms.privacy.scrub_data`); HTML is autoescaped; XLSX text never becomes a formula.  Same data, same bytes (HTML and
 XLSX; a PDF carries its engine's creation time).  Files are 0600 (`config.private`).
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from config.private import open_private, private_dir, private_file
-from reports.safety import scrub
+from transforms.privacy import scrub_data
 
 KINDS = ("assessment", "accountability")
 FORMATS = ("html", "pdf", "xlsx")
@@ -37,7 +37,7 @@ def render(
     from reports.pdf import html_to_pdf
     from reports.xlsx import write_xlsx
 
-    data = scrub(data)
+    data = scrub_data(data)
     out_dir = Path(out_dir)
     # A folder made here is 0700; one that exists (a folder a person chose, or the reports
     # folder, which `fupin report` and the alerts tighten) is left as it is.  Files: 0600.

@@ -25,7 +25,7 @@ from config.schema import ISSUE_KINDS, UNIT_TYPE
 from config.settings import Policy
 from transforms import indicators as ind
 from transforms.indicators import INDICATORS, RATING_CODES, IndicatorInputs
-from transforms.names import mask_name
+from transforms.privacy import mask_name
 
 ISSUER = "南雄市扶贫开发领导小组办公室"
 RECIPIENTS = "各镇（街道）党委、政府（办事处），市直及驻南雄各帮扶单位，各驻村（驻镇）帮扶工作队："

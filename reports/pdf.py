@@ -3,6 +3,7 @@
 Two engines, the same HTML and print CSS (A4, @page margin boxes with page numbers):
 - WeasyPrint (Python package; needs Pango and the Noto CJK fonts from Debian), preferred;
 - headless Chromium (`--print-to-pdf`), used when WeasyPrint is not importable.
+Either prints with a CJK font (`reports.fonts`: the system's, else the packaged one).
 `FUPIN_PDF_ENGINE=weasyprint|chromium` forces one.
 """
 
@@ -14,6 +15,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from reports.fonts import required_font, with_font
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_TIMEOUT_S = 180
@@ -74,25 +77,35 @@ def choose_engine(engine: str = "auto") -> str:
 
 
 def html_to_pdf(html_path: Path, pdf_path: Path, engine: str = "auto") -> Path:
+    """Print `html_path` to `pdf_path` with a CJK font (`reports.fonts`): NoCjkFont when the
+    machine has none, rather than a PDF of empty boxes."""
+    font = required_font()
     engine = choose_engine(engine)
+    page = with_font(html_path.read_text(encoding="utf-8"), font)
     if engine == "weasyprint":
         import weasyprint
 
         # The shared stylesheet carries screen-only rules (phone layout) WeasyPrint skips.
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
-        weasyprint.HTML(filename=str(html_path)).write_pdf(str(pdf_path))
+        weasyprint.HTML(string=page, base_url=str(html_path.resolve().parent)).write_pdf(
+            str(pdf_path)
+        )
         return pdf_path
     if engine == "chromium":
         binary = chromium_binary()
         if not binary:
             raise PdfEngineMissing("Chromium not found (apt package chromium, or FUPIN_CHROMIUM)")
         with tempfile.TemporaryDirectory(prefix="fupin-chromium-") as profile:
+            printed = html_path
+            if page != html_path.read_text(encoding="utf-8"):  # the packaged font added
+                printed = Path(profile) / html_path.name
+                printed.write_text(page, encoding="utf-8")
             cmd = [
                 binary,
                 *chromium_flags(profile),
                 "--no-pdf-header-footer",
                 f"--print-to-pdf={pdf_path}",
-                html_path.resolve().as_uri(),
+                printed.resolve().as_uri(),
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
         if done.returncode != 0 or not pdf_path.exists():

@@ -3,7 +3,7 @@ Chinese headers, a frozen header row and an autofilter.
 
 Text never becomes a formula: cells are written with `write_string`, and text that a
 spreadsheet program or a later CSV round-trip would read as a formula (= + - @, tab, CR) is
-prefixed with an apostrophe (`transforms.safe_cells`, the guard of every CSV and XLSX
+prefixed with an apostrophe (`transforms.privacy`, the guard of every CSV and XLSX
 writer).  The document's `created` property is the report's evaluation date, so the same data
 gives the same bytes.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import xlsxwriter
 
-from transforms.safe_cells import safe_text
+from transforms.privacy import safe_text
 
 NUMBER_FORMATS = {
     "int": "#,##0",

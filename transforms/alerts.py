@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,7 +29,7 @@ from config.rules import (
     SEVERITIES,
 )
 from config.schema import ISSUE_KINDS
-from transforms.ids import mask_id, mask_id_expr
+from transforms.privacy import mask_id_expr, scrub
 
 S, I, D = pl.Utf8(), pl.Int64(), pl.Date()  # noqa: E741
 
@@ -53,6 +52,7 @@ ITEM: dict[str, pl.DataType] = {
     "household_label": S,  # 户编号, or 低保家庭编号 for 低保 rows and R11
     "person": S,  # masked ID of the person a finding is about
     "file": S,  # original file name of the (first own) source row
+    "origin": S,  # the inbox folder of that file: townships, dibao, insurance, claims
     "sheet": S,
     "row_no": I,
     "column": S,  # Chinese header (issues)
@@ -71,6 +71,7 @@ ISSUE_COLUMNS: dict[str, str] = {
     "seq": "序号",
     "state": "状态",
     "severity": "严重程度",
+    "origin": "数据来源",
     "file": "文件",
     "sheet": "工作表",
     "row_no": "行号",
@@ -94,12 +95,23 @@ FINDING_COLUMNS: dict[str, str] = {
     "household_id": "户编号/家庭编号",
     "person": "人员证件号码（脱敏）",
     "detail": "问题说明",
+    "origin": "数据来源",
     "file": "文件",
     "sheet": "工作表",
     "row_no": "行号",
     "other_locations": "其他出处",
     "first_seen": "首次发现",
     "days_open": "已持续天数",
+}
+
+# Where a fix-list row is: the township's own workbook, or a bureau's data, which the
+# township cannot correct; it checks the person and tells the office, which takes it up with
+# the bureau (the 说明 sheet says so).
+ORIGIN_ZH: dict[str, str] = {
+    "townships": "本单位报送",
+    "dibao": "民政局低保名册（核实后报市扶贫办）",
+    "insurance": "医保局参保数据（核实后报市扶贫办）",
+    "claims": "医保局结算数据（核实后报市扶贫办）",
 }
 
 _EVIDENCE = pl.List(
@@ -168,7 +180,10 @@ def _finding_items(findings: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
     )
     own = rows.filter(pl.col("own")).sort("_i", ~pl.col("roster"), "_pos")
     first = own.group_by("_i", maintain_order=True).agg(
-        pl.col("file").first(), pl.col("sheet").first(), pl.col("row_no").first()
+        pl.col("file").first(),
+        pl.col("file_source").first().alias("origin"),
+        pl.col("sheet").first(),
+        pl.col("row_no").first(),
     )
     others = (
         own.filter(pl.int_range(pl.len()).over("_i") > 0)
@@ -267,7 +282,11 @@ def _issue_items(issues: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
     kinds = {k: v[0] for k, v in ISSUE_KINDS.items()}
     if "source" not in issues.columns:
         issues = issues.with_columns(source=pl.lit(None, pl.Utf8))
-    out = issues.join(_file_lookup(files).select("file_id", "file"), on="file_id", how="left")
+    out = issues.join(
+        _file_lookup(files).select("file_id", "file", origin="file_source"),
+        on="file_id",
+        how="left",
+    )
     out = out.with_columns(
         item_type=pl.lit("issue"),
         key="I:" + pl.col("key"),
@@ -471,49 +490,12 @@ def fix_list(
         (FINDING_SHEET, "finding", FINDING_COLUMNS),
     ):
         rows = worst_first(mine.filter(pl.col("item_type") == item_type)).with_columns(
-            seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int64), state=state
+            seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+            state=state,
+            origin=pl.col("origin").replace_strict(ORIGIN_ZH, default=None, return_dtype=S),
         )
         out[sheet] = rows.select(list(columns))
     return out
-
-
-# ---------------------------------------------------------------- masking
-_ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
-# A legacy 15-digit ID (area, yymmdd, sequence); a 户编号 has the same shape and is spared by
-# its label, which every message writes before it.
-_ID15 = re.compile(
-    r"(?<![0-9A-Za-z])(?<!户编号)(?<!庭编号)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])"
-)
-_SCI_ID = re.compile(r"(?<![0-9])\d\.\d{5,}[Ee]\+?\d{1,2}(?![0-9])")
-_MOBILE = re.compile(r"(?<![0-9])(1[3-9]\d)\d{4}(\d{4})(?![0-9])")
-_URL_SECRET = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^\s/@]+@", re.IGNORECASE)
-_KEY_PARAM = re.compile(
-    r"((?:access_token|token|key|secret|password|pass|sign)=)[^&\s]+", re.IGNORECASE
-)
-
-
-def scrub(text: str | None) -> str:
-    """Mask anything that looks like an ID (18-character, legacy 15-digit, Excel-mangled) or
-    a mobile number.
-
-    The last line of defence for message bodies and recorded errors: findings and issues are
-    masked when made, this catches what slips through.  A 15-digit number written right after
-    “户编号” or “家庭编号” is a household number and stays readable.
-    """
-    if not text:
-        return ""
-    text = _ID18.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
-    text = _ID15.sub(lambda m: mask_id(m.group(0)), text)
-    text = _SCI_ID.sub("（已隐去的证件号码）", text)
-    return _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
-
-
-def scrub_error(text: str | None, limit: int = 500) -> str:
-    """An error message fit for the `alert` table: personal data and URL secrets masked."""
-    text = scrub(text)
-    text = _URL_SECRET.sub(r"\1****@", text)
-    text = _KEY_PARAM.sub(r"\1****", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------- messages

@@ -204,6 +204,15 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+INSURED = "参保缴费"  # the 参保状态 of an enrolment row that insures its person in its year
+
+
+def insured_in(year: int) -> pl.Expr:
+    """Enrolment rows that insure their person in `year`: the one definition of "insured"
+    (rules, indicators, and the warehouse's `insured_in` read the same)."""
+    return (pl.col("year") == year) & (pl.col("enrol_status") == INSURED)
+
+
 def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Select and cast to a contract, adding missing columns as nulls."""
     if frame.width == 0:

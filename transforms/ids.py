@@ -146,18 +146,6 @@ def looks_excel_mangled(cleaned: str, raw: object) -> bool:
     return check_char(cleaned[:17]) != cleaned[17] and _valid_birth(cleaned[6:14])
 
 
-def mask_id_expr(expr: pl.Expr) -> pl.Expr:
-    """`mask_id` for a whole column of normalised IDs."""
-    n = expr.str.len_chars()
-    return (
-        pl.when(n > 10)
-        .then(expr.str.slice(0, 6) + pl.lit("*" * 8) + expr.str.slice(-4, 4))
-        .when(n > 0)
-        .then(expr.str.slice(0, 2) + pl.lit("****"))
-        .otherwise(pl.lit(""))
-    )
-
-
 def is_valid_id(raw: object) -> bool:
     return parse_id(raw).is_valid
 
@@ -175,15 +163,6 @@ def make_id(area: str, born: date, sequence: int) -> str:
     """Build a valid 18-character ID (used by the generator and tests)."""
     body = f"{area}{born:%Y%m%d}{sequence:03d}"
     return body + check_char(body)
-
-
-def mask_id(identity: str | None) -> str:
-    """`440282********1234`: what every report and log shows of an ID."""
-    if not identity:
-        return ""
-    if len(identity) <= 10:
-        return identity[:2] + "****"
-    return identity[:6] + "*" * 8 + identity[-4:]
 
 
 def parse_id_column(frame: pl.DataFrame, column: str, prefix: str = "id") -> pl.DataFrame:

@@ -33,7 +33,14 @@ from config.rules import RULES
 from config.schema import ATTRIBUTE, HEALTH, LABOUR, UNIT_TYPE
 from config.settings import Divisions, Policy, village_short
 from transforms import ids
-from transforms.frames import DIBAO_ROW, ENROLMENT_ROW, ROSTER_PERSON, SETTLEMENT_ROW, conform
+from transforms.frames import (
+    DIBAO_ROW,
+    ENROLMENT_ROW,
+    ROSTER_PERSON,
+    SETTLEMENT_ROW,
+    conform,
+    insured_in,
+)
 from transforms.rules import (
     ACTIVE,
     DANGEROUS,
@@ -549,11 +556,9 @@ class IndicatorInputs:
     @cached_property
     def _insured_ids(self) -> pl.Series:
         e = self.rule_inputs.enrolment
-        return e.filter(
-            pl.col("identity").is_not_null()
-            & (pl.col("year") == self.year)
-            & (pl.col("enrol_status") == "参保缴费")
-        )["identity"].unique()
+        return e.filter(pl.col("identity").is_not_null() & insured_in(self.year))[
+            "identity"
+        ].unique()
 
     @cached_property
     def open_findings(self) -> pl.DataFrame:

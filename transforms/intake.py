@@ -16,8 +16,8 @@ from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
 from config.settings import Divisions, ValueLimits
 from transforms import headers, normalise, submissions
 from transforms.frames import ISSUE, conform, empty
-from transforms.ids import mask_id_expr
 from transforms.issue_identity import SEP, file_key, issue_key
+from transforms.privacy import mask_id_expr
 from transforms.submissions import data_digest
 from transforms.text import fmt
 

@@ -19,8 +19,9 @@ import polars as pl
 
 from config.schema import LABOUR_CAPABLE
 from transforms import ids
-from transforms.frames import FINDING, conform, empty
-from transforms.names import mask_name_expr, same_pinyin
+from transforms.frames import FINDING, conform, empty, insured_in
+from transforms.names import same_pinyin
+from transforms.privacy import mask_id_expr, mask_name_expr
 from transforms.text import fmt
 
 ACTIVE = "正常"
@@ -146,9 +147,7 @@ class RuleInputs:
         return (
             self.enrolment.lazy()
             .filter(
-                pl.col("identity").is_in(self.roster_identities.implode())
-                & (pl.col("year") == self.year)
-                & (pl.col("enrol_status") == "参保缴费")
+                pl.col("identity").is_in(self.roster_identities.implode()) & insured_in(self.year)
             )
             .collect()
         )
@@ -192,7 +191,7 @@ def _evidence_one(source: str, prefix: str = "") -> pl.Expr:
 
 
 def _who(name: str = "name", identity: str = "identity") -> pl.Expr:
-    return fmt("{}（{}）", mask_name_expr(pl.col(name)), ids.mask_id_expr(pl.col(identity)))
+    return fmt("{}（{}）", mask_name_expr(pl.col(name)), mask_id_expr(pl.col(identity)))
 
 
 def _person_finding(
@@ -365,9 +364,9 @@ def r07_id_suspected_typo(x: RuleInputs) -> pl.DataFrame:
         mask_name_expr(pl.col("name")),
         x.where(),
         pl.col("household_id"),
-        ids.mask_id_expr(pl.col("id_norm")),
+        mask_id_expr(pl.col("id_norm")),
         reason,
-        ids.mask_id_expr(pl.col("suggested_id")),
+        mask_id_expr(pl.col("suggested_id")),
         pl.col("positions"),
     )
     out = rows.select(
@@ -389,7 +388,7 @@ def r08_invalid_id(x: RuleInputs) -> pl.DataFrame:
     """证件号码无效: invalid as written and no single suggestion (candidates listed)."""
     rows = _invalid_written(x).filter(pl.col("suggested_id").is_null())
     n = pl.col("candidates").list.len().fill_null(0)
-    masked = pl.col("candidates").list.eval(ids.mask_id_expr(pl.element())).list.join("、")
+    masked = pl.col("candidates").list.eval(mask_id_expr(pl.element())).list.join("、")
     cands = pl.when(n > 1).then(fmt("；同名候选号码{}个：{}", n, masked)).otherwise(pl.lit(""))
     reason = pl.col("id_status").replace_strict(_REASON_ZH, default="无效", return_dtype=pl.Utf8)
     detail = fmt(
@@ -397,7 +396,7 @@ def r08_invalid_id(x: RuleInputs) -> pl.DataFrame:
         mask_name_expr(pl.col("name")),
         x.where(),
         pl.col("household_id"),
-        ids.mask_id_expr(pl.col("id_norm")),
+        mask_id_expr(pl.col("id_norm")),
         reason,
         cands,
     )
@@ -447,7 +446,7 @@ def r09_name_mismatch(x: RuleInputs) -> pl.DataFrame:
     )
     detail = fmt(
         "证件号码{}在{}中登记的姓名为{}，花名册（{}，户编号{}）为{}；{}。请核实。",
-        ids.mask_id_expr(pl.col("identity")),
+        mask_id_expr(pl.col("identity")),
         pl.col("source").replace_strict(SOURCE_ZH, return_dtype=pl.Utf8),
         mask_name_expr(pl.col("o_name")),
         x.where(),

@@ -21,8 +21,7 @@ import polars as pl
 
 from config.settings import HoldLimits
 from transforms import ids
-from transforms.ids import mask_id_expr
-from transforms.names import mask_name_expr
+from transforms.privacy import mask_id_expr, mask_name_expr
 
 # --- the same data in new bytes -------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Engine,
-    Select,
     Table,
     and_,
     create_engine,
@@ -41,7 +40,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -62,8 +60,36 @@ from warehouse.bulk import (
     write_frame,
 )
 from warehouse.lifecycle import upsert_lifecycle
+from warehouse.queries import (
+    CURRENT_KINDS,
+    FINISHED,
+    INSURED,
+    LARGE_KINDS,
+    current,
+    failed_runs_since,
+    finished_run_exists,
+    in_force_select,
+    insured_in,
+    latest_finished_run,
+    latest_finished_run_frame,
+    lifecycle_since,
+    read_snapshot,
+    roster_links,
+    roster_with_identity,
+    run_by_id,
+    snapshot_of,
+    snapshot_row_counts,
+    snapshots,
+    submissions_put_in_force,
+    with_identity,
+)
+from warehouse.queries import utc as _utc
 
 __all__ = [
+    "CURRENT_KINDS",
+    "FINISHED",
+    "INSURED",
+    "LARGE_KINDS",
     "Bind",
     "abandon_dead_runs",
     "alembic_config",
@@ -72,8 +98,15 @@ __all__ = [
     "consistent_read",
     "current",
     "delete_rows",
+    "failed_runs_since",
     "file_by_sha",
     "files_to_validate",
+    "finished_run_exists",
+    "in_force_select",
+    "insured_in",
+    "latest_finished_run",
+    "latest_finished_run_frame",
+    "lifecycle_since",
     "finish_run",
     "freeze_snapshot",
     "issues_in_force",
@@ -84,12 +117,17 @@ __all__ = [
     "record_file_issues",
     "record_read_issues",
     "record_snapshot",
+    "roster_links",
+    "roster_with_identity",
+    "run_by_id",
     "replace_rows",
     "run_lock",
     "set_file_status",
     "snapshot_of",
+    "snapshot_row_counts",
     "snapshots",
     "staged_document",
+    "submissions_put_in_force",
     "start_run",
     "put_in_force",
     "in_force_file",
@@ -100,6 +138,7 @@ __all__ = [
     "transaction",
     "upgrade",
     "upsert_lifecycle",
+    "with_identity",
     "write_frame",
     "write_staged",
 ]
@@ -347,11 +386,6 @@ def file_by_sha(bind: Bind, sha256: str) -> dict[str, Any] | None:
     return {k: _utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands timestamps back naive; they were written in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def record_file(bind: Bind, **cols: Any) -> int:
     """Insert a source_file row (received_at defaults to now); returns its id."""
     files = models.table("source_file")
@@ -496,114 +530,6 @@ def _check_columns(table: str, cols: dict[str, Any]) -> None:
     unknown = [c for c in cols if c not in models.table(table).c]
     if unknown:
         raise ValueError(f"{table}: no column(s) {unknown}")
-
-
-# --- data in force --------------------------------------------------------------------------
-
-CURRENT_KINDS = ("roster", "village", "household", "dibao", "enrolment", "settlement")
-LARGE_KINDS = ("enrolment", "settlement")  # the bureaus' city-wide extracts
-
-
-def current(
-    bind: Bind, kind: str, year: int | None = None, columns: Sequence[str] | None = None
-) -> pl.DataFrame:
-    """The canonical rows in force now, in the `transforms.frames` contract of `kind` (or
-    only `columns` of it).
-
-    roster, village, household: the newest accepted workbook of each township.
-    dibao: the newest accepted roll.  enrolment: per 参保年度, the newest accepted file holding
-    that year (rows without a year are in force nowhere; `year`: that year's rows only).
-    settlement: every accepted file, the newest file winning per 结算编号 (rows without one
-    are in force nowhere).  "Newest" is the file put in force last (`source_file.seq`:
-    arrival order, or the office's release of a held submission).
-    """
-    folder = row_cache.folder_of(bind)
-    if folder is not None:
-        with connection(bind) as conn:
-            tok = row_cache.token(conn, kind, year, columns)
-        kept = row_cache.read(folder, kind, year, columns, tok)
-        if kept is not None:
-            return kept
-        frame = _current_from_sql(bind, kind, year, columns)
-        row_cache.write(folder, kind, year, columns, tok, frame)
-        return frame
-    return _current_from_sql(bind, kind, year, columns)
-
-
-def _current_from_sql(
-    bind: Bind, kind: str, year: int | None, columns: Sequence[str] | None
-) -> pl.DataFrame:
-    stmt, rows, order = _in_force(kind)
-    if year is not None:
-        if kind != "enrolment":
-            raise ValueError(f"only enrolment is in force per year, not {kind!r}")
-        stmt = stmt.where(rows.c.year == year)
-    schema = table_schema(rows.name)
-    if columns is not None:
-        stmt = stmt.with_only_columns(*(rows.c[c] for c in columns))
-        schema = {c: schema[c] for c in columns}
-    return read_frame(bind, stmt.order_by(*order), schema=schema, large=kind in LARGE_KINDS)
-
-
-def _in_force(kind: str) -> tuple[Select[Any], Table, list[Any]]:
-    """The SELECT of `kind`'s rows in force (see `current`), its table and its row order."""
-    if kind not in CURRENT_KINDS:
-        raise ValueError(f"unknown kind {kind!r}; one of {CURRENT_KINDS}")
-    files = models.table("source_file")
-    accepted = files.c.status == "accepted"
-    if kind == "household":
-        rows = models.table("roster_household")
-        order = [rows.c.file_id, rows.c.first_row_no]
-    else:
-        rows = models.table(models.CANONICAL_TABLES[kind])
-        order = [rows.c.file_id, rows.c.sheet, rows.c.row_no]
-    if kind in ("roster", "village", "household", "dibao"):
-        source = "dibao" if kind == "dibao" else "townships"
-        newest = select(func.max(files.c.seq)).where(accepted, files.c.source == source)
-        if source == "townships":
-            newest = newest.group_by(files.c.township_code)
-        in_force = select(files.c.id).where(accepted, files.c.seq.in_(newest.scalar_subquery()))
-        stmt = select(rows).where(rows.c.file_id.in_(in_force.scalar_subquery()))
-    elif kind == "enrolment":
-        years = select(rows.c.year, rows.c.file_id).distinct().subquery()
-        holding = (
-            select(years.c.year, years.c.file_id, files.c.seq)
-            .join(files, files.c.id == years.c.file_id)
-            .where(accepted)
-            .subquery()
-        )
-        newest = select(holding.c.year, func.max(holding.c.seq)).group_by(holding.c.year)
-        winners = select(holding.c.year, holding.c.file_id).where(
-            tuple_(holding.c.year, holding.c.seq).in_(newest)
-        )
-        # A row-value IN, not a join: SQLite then reads the rows in primary-key order, which
-        # is `order`, instead of sorting 1.26M rows (CREATE TABLE AS 2.1 s against 4.0 s).
-        stmt = select(rows).where(tuple_(rows.c.year, rows.c.file_id).in_(winners))
-    else:
-        ranked = (
-            select(rows.c.settlement_id, rows.c.file_id, files.c.seq)
-            .join(files, files.c.id == rows.c.file_id)
-            .where(accepted, rows.c.settlement_id.is_not(None))
-            .subquery()
-        )
-        best = (
-            select(ranked.c.settlement_id, func.max(ranked.c.seq).label("seq"))
-            .group_by(ranked.c.settlement_id)
-            .subquery()
-        )
-        latest = (
-            select(best.c.settlement_id, files.c.id.label("file_id"))
-            .join(files, files.c.seq == best.c.seq)
-            .subquery()
-        )
-        stmt = select(rows).join(
-            latest,
-            and_(
-                rows.c.settlement_id == latest.c.settlement_id,
-                rows.c.file_id == latest.c.file_id,
-            ),
-        )
-    return stmt, rows, order
 
 
 # --- staged rows and per-file validation results ---------------------------------------------
@@ -768,7 +694,7 @@ def issues_in_force(bind: Bind) -> pl.DataFrame:
     suite = found.c.kind.not_in(READ_ISSUE_KINDS)
     parts = []
     for kind in models.CANONICAL_TABLES:
-        stmt, rows, _ = _in_force(kind)
+        stmt, rows, _ = in_force_select(kind)
         same_row = stmt.with_only_columns(literal(1)).where(
             rows.c.file_id == found.c.file_id,
             rows.c.sheet == func.coalesce(found.c.sheet, ""),  # an issue has no sheet for CSV
@@ -967,22 +893,6 @@ def _acquire_flock(
 # --- annual snapshots -----------------------------------------------------------------------
 
 
-def snapshot_of(bind: Bind, year: int) -> dict[str, Any] | None:
-    """The `snapshot` row of `year`, or None when the year has not been frozen."""
-    snap = models.table("snapshot")
-    with connection(bind) as conn:
-        row = conn.execute(select(snap).where(snap.c.year == year)).mappings().first()
-    if row is None:
-        return None
-    return {k: _utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
-
-
-def snapshots(bind: Bind) -> pl.DataFrame:
-    """Every recorded snapshot, by year."""
-    snap = models.table("snapshot")
-    return read_frame(bind, select(snap).order_by(snap.c.year))
-
-
 def record_snapshot(bind: Bind, **cols: Any) -> None:
     """Insert the `snapshot` row that makes a year's snapshot official (year is the key: a
     second one for the same year fails)."""
@@ -1014,13 +924,3 @@ def freeze_snapshot(bind: Bind, year: int, frames: Mapping[str, pl.DataFrame]) -
                 )
                 written[source] = write_frame(conn, target.name, frame)
     return written
-
-
-def read_snapshot(bind: Bind, source: str, year: int) -> pl.DataFrame:
-    """The rows of `source` frozen for `year`, in the source table's columns and types, in
-    key order."""
-    target = models.table(models.SNAPSHOT_TABLES[source])
-    columns = [target.c[c.name] for c in models.table(source).columns]
-    key = [c for c in target.primary_key.columns if c.name != models.SNAPSHOT_YEAR]
-    stmt = select(*columns).where(target.c[models.SNAPSHOT_YEAR] == year).order_by(*key)
-    return read_frame(bind, stmt, schema=table_schema(source))

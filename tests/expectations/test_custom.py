@@ -48,11 +48,12 @@ def test_sex_from_id() -> None:
     assert implied.tolist() == [ids.sex_of(HEAD_ID), ids.sex_of(converted), None]
 
 
-def test_masks() -> None:
-    assert adapter.mask_name("王小明") == "王*明"
-    assert adapter.mask_name("王明") == "王*"
-    assert adapter.mask_name("欧阳小明") == "欧**明"
-    assert adapter.mask_phone("13812345678") == "138****5678"
+def test_masks_are_privacys() -> None:
+    """GX results show what every other output shows: 欧阳小明 → 欧*明, not 欧**明."""
+    assert adapter._masker("name")("欧阳小明") == "欧*明"
+    assert adapter._masker("head_name")("王明") == "王*"
+    assert adapter._masker("phone")("13812345678") == "138****5678"
+    assert adapter._masker("id_number")(" 11010519491231002X\u200b") == "110105********002X"
 
 
 def _stage(prepared: pl.DataFrame, path: Path, table: str) -> None:

@@ -26,9 +26,9 @@ from tests.transforms.bound import (
 )
 from tests.transforms.test_normalise import person, staged
 from tests.transforms.test_values import ID, bill
-from transforms import ids
+from transforms.privacy import mask_id
 
-MASKED = ids.mask_id(ID)
+MASKED = mask_id(ID)
 READ_ON = date(2018, 7, 1)
 
 

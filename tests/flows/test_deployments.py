@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -244,6 +245,9 @@ def test_readers_share_the_lock_and_a_process_may_nest_it(city_warehouse) -> Non
 
 
 # ---------------------------------------------------------------- a real server, `fupin serve`
+AUTH = "fupin-admin:correct-horse-battery"
+
+
 def _wait_for(check, seconds: float, what: str, *procs: subprocess.Popen):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -273,9 +277,13 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGINT, grace: float = 20) -
 
 @pytest.mark.slow
 def test_serve_registers_the_deployments_and_runs_an_on_demand_report(tmp_path: Path) -> None:
+    """As docs/operations.md sets it up: the server asks for credentials (basic auth), and
+    `fupin serve`, `prefect deployment run` and the client give them."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from flows import doctor
 
     home = tmp_path / "home"
     url = f"sqlite:///{home / 'fupin.db'}"
@@ -293,6 +301,8 @@ def test_serve_registers_the_deployments_and_runs_an_on_demand_report(tmp_path: 
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        "PREFECT_SERVER_API_AUTH_STRING": AUTH,
+        "PREFECT_API_AUTH_STRING": AUTH,
         "FUPIN_HOME": str(home),
         "FUPIN_DATABASE_URL": url,
         "FUPIN_INBOX": str(tmp_path / "inbox"),
@@ -312,12 +322,17 @@ def test_serve_registers_the_deployments_and_runs_an_on_demand_report(tmp_path: 
                 return response.status == 200
 
         _wait_for(healthy, 150, "the Prefect server", server)
+        with pytest.raises(urllib.error.HTTPError) as refused:  # nobody without the password
+            urllib.request.urlopen(f"{api}/admin/version", timeout=5)
+        assert refused.value.code == 401
+        assert doctor.prefect_api(env).status == "pass"
+        assert doctor.prefect_api({**env, "PREFECT_API_AUTH_STRING": "x:y"}).status == "fail"
         serve = subprocess.Popen(
             [str(Path(sys.executable).parent / "fupin"), "serve"],
             env=env, cwd=ROOT, stdout=logs["serve"], stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        with temporary_settings(updates={PREFECT_API_URL: api}):
+        with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: AUTH}):
 
             def registered():
                 with get_client(sync_client=True) as client:

@@ -141,3 +141,67 @@ def test_a_nightly_that_fails_mid_way_names_its_run_and_its_log(
     assert "Traceback" in log and "RuntimeError: reconciliation broke on 440282********1311" in log
     assert person not in log and person not in err
     engine.dispose()
+
+
+def test_a_pdf_report_without_any_cjk_font_is_refused(capsys, clean_env: Path, monkeypatch) -> None:
+    """No PDF of empty boxes: with no CJK font anywhere, `fupin report --format pdf` stops
+    before any work with a message saying what to install (exit 2)."""
+    from reports import fonts
+
+    url = f"sqlite:///{clean_env / 'fupin.db'}"
+    db.upgrade(url)
+    engine = db.connect(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO run (flow, as_of, started_at, finished_at, status) VALUES "
+                "('nightly', '2018-06-30', '2018-06-30 02:00:00', '2018-06-30 02:10:00', "
+                "'succeeded')"
+            )
+        )
+    engine.dispose()
+    monkeypatch.setattr(fonts, "cjk_font", lambda: None)
+    out = clean_env / "out"
+    code, err = _run(
+        capsys,
+        "--db",
+        url,
+        "report",
+        "assessment",
+        "--period",
+        "2018H1",
+        "--format",
+        "pdf",
+        "--out",
+        str(out),
+    )
+    assert code == 2
+    assert "中文字体" in err and "fonts-noto-cjk" in err and "cvttf-notosanscjk-regular" in err
+    assert not out.exists() or not list(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["export", "findings"], ["report", "assessment", "--period", "2018H1"], ["changes", "珠玑镇"]],
+)
+def test_read_only_commands_never_migrate(capsys, clean_env: Path, argv: list[str]) -> None:
+    """A warehouse left at an older schema by an upgrade of the program: reading commands
+    say what to run (exit 2) and leave it as it is; `fupin db upgrade` migrates."""
+    url = f"sqlite:///{clean_env / 'fupin.db'}"
+    db.upgrade(url, "0005")
+    engine = db.connect(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO run (flow, as_of, started_at, finished_at, status) VALUES "
+                "('nightly', '2018-06-30', '2018-06-30 02:00:00', '2018-06-30 02:10:00', "
+                "'succeeded')"
+            )
+        )
+    code, err = _run(capsys, "--db", url, *argv)
+    assert code == 2
+    assert "0005" in err and "fupin db upgrade" in err
+    assert db.revision_of(engine) == "0005"
+    assert main(["--db", url, "db", "upgrade"]) == 0
+    assert db.revision_of(engine) == db.head_revision()
+    engine.dispose()

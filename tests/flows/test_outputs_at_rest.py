@@ -1,5 +1,5 @@
 """What leaves the warehouse: no text cell as a formula in any CSV or XLSX (one guard,
-`transforms.safe_cells`), and personal data at rest in 0600 files inside 0700 folders."""
+`transforms.privacy`), and personal data at rest in 0600 files inside 0700 folders."""
 
 from __future__ import annotations
 

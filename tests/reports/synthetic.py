@@ -17,6 +17,7 @@ from config.rules import RULES
 from config.settings import load_divisions, village_short
 from transforms import ids
 from transforms.frames import DIBAO_ROW, ENROLMENT_ROW, ISSUE, ROSTER_PERSON, VILLAGE, conform
+from transforms.privacy import mask_id
 
 LABOUR = ["普通劳动力", "技能劳动力", "弱劳动力或半劳动力", "丧失劳动力", "无劳动力"]
 HEALTH = ["健康", "长期慢性病", "患有大病", "残疾"]
@@ -182,7 +183,7 @@ def city(
                 "person_id": fh["id_norm"],
                 "id_as_written": fh["id_norm"],
                 "detail": [
-                    f"户编号{h}（户主{ids.mask_id(p)}）存在问题，请核实。"
+                    f"户编号{h}（户主{mask_id(p)}）存在问题，请核实。"
                     for h, p in zip(fh["household_id"], fh["id_norm"], strict=True)
                 ],
                 "first_seen": first,

@@ -12,10 +12,9 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from reports import render
-from reports.safety import scrub_ids
 from reports.xlsx import tables_of
 from tests.reports.conftest import EVIL_VILLAGE, FORMULA_UNIT, LEAKED_ID, report_data
-from transforms.safe_cells import safe_text
+from transforms.privacy import safe_text, scrub
 
 FULL_ID = re.compile(r"(?<![0-9])\d{17}[0-9Xx](?![0-9])")
 
@@ -53,10 +52,10 @@ def test_no_full_id_number_anywhere(
         assert masked in html and masked in xml  # the detail is kept, masked
 
 
-def test_scrub_ids_masks_only_id_shaped_numbers() -> None:
-    assert scrub_ids(f"号码{LEAKED_ID}。") == f"号码{LEAKED_ID[:6]}********{LEAKED_ID[-4:]}。"
-    assert scrub_ids("户编号 4402821130010001") == "户编号 4402821130010001"  # 16 digits: not an ID
-    assert scrub_ids("440282800101123") == "440282********1123"  # a legacy 15-digit ID
+def test_scrub_masks_only_id_shaped_numbers() -> None:
+    assert scrub(f"号码{LEAKED_ID}。") == f"号码{LEAKED_ID[:6]}********{LEAKED_ID[-4:]}。"
+    assert scrub("户编号 4402821130010001") == "户编号 4402821130010001"  # 16 digits: not an ID
+    assert scrub("440282800101123") == "440282********1123"  # a legacy 15-digit ID
 
 
 def test_xlsx_typed_columns_frozen_header_autofilter(

@@ -287,20 +287,6 @@ def test_message_body_never_carries_an_id_or_phone():
     assert "乌迳镇｜2｜2｜0｜0" in digest[1] and "珠玑镇（1个渠道）" in digest[1]
 
 
-def test_scrub_spares_household_numbers_but_not_legacy_ids():
-    text = A.scrub("户编号440282100201001；旧证号440282750304123；证号44028219750304123X")
-    assert "户编号440282100201001" in text
-    assert "440282750304123" not in text and "440282********4123" in text
-    assert "44028219750304123X" not in text
-
-
-def test_scrub_error_hides_url_secrets():
-    text = A.scrub_error(
-        "mailtos://user:secret@smtp.x.cn failed; https://oapi.dingtalk.com/robot/send?access_token=abc123"
-    )
-    assert "secret" not in text and "abc123" not in text
-
-
 # ---------------------------------------------------------------- fix list
 def test_fix_list_has_own_rows_only_worst_first_with_locations():
     person = pid(12)
@@ -332,3 +318,41 @@ def test_fix_list_has_own_rows_only_worst_first_with_locations():
     assert "另有1处在其他乡镇花名册中" in r06["other_locations"]
     assert issues["file"].to_list() == ["乌迳镇花名册.xlsx"]
     assert issues.schema["row_no"] == pl.Int64 and issues.schema["first_seen"] == pl.Date
+
+
+def test_fix_list_labels_rows_in_bureau_data():
+    """A row the township cannot correct itself (the 低保 roll, the insurance bureau's
+    extract) is labelled with its source and where to take it; own rows say so too."""
+    files = pl.concat(
+        [
+            FILES,
+            pl.DataFrame(
+                {"id": [4], "name": ["低保名册.xlsx"], "source": ["dibao"], "township_code": [None]}
+            ),
+        ]
+    )
+    frame = A.alert_items(
+        pl.DataFrame(
+            [
+                finding("own"),
+                finding("r11", rule="R11", evidence=evidence(("dibao", 4, "", 3))),
+            ],
+            schema=FINDING_SCHEMA,
+        ),
+        pl.DataFrame(
+            [issue("i1"), issue("i3", file_id=3, sheet="", row_no=40)], schema=ISSUE_SCHEMA
+        ),
+        files,
+    )
+    sheets = A.fix_list(frame, WUJING, D, 30)
+    by_key = dict(
+        zip(sheets[A.FINDING_SHEET]["file"], sheets[A.FINDING_SHEET]["origin"], strict=True)
+    )
+    assert by_key == {"乌迳镇花名册.xlsx": "本单位报送", "低保名册.xlsx": A.ORIGIN_ZH["dibao"]}
+    assert "民政局" in by_key["低保名册.xlsx"] and "市扶贫办" in by_key["低保名册.xlsx"]
+    issues = dict(zip(sheets[A.ISSUE_SHEET]["file"], sheets[A.ISSUE_SHEET]["origin"], strict=True))
+    assert issues == {
+        "乌迳镇花名册.xlsx": "本单位报送",
+        "医保参保名册.csv": A.ORIGIN_ZH["insurance"],
+    }
+    assert A.FINDING_COLUMNS["origin"] == A.ISSUE_COLUMNS["origin"] == "数据来源"

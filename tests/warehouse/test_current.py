@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from tests.warehouse.conftest import add_file
 from transforms import frames
-from warehouse import db
+from warehouse import db, queries
 
 WUJING, ZHUJI = "440282100", "440282104"
 
@@ -26,17 +26,17 @@ def engine(
     eng = db.connect(db_url, cache_dir=tmp_path / "rows" if cached else None)
     db.upgrade(eng)
     if cached:
-        from_sql = db._current_from_sql
+        from_sql = queries._current_from_sql
         plain = db.current
 
         def twice(bind, kind, year=None, columns=None):  # type: ignore[no-untyped-def]
             truth = from_sql(bind, kind, year, columns)
             first = plain(bind, kind, year, columns)
-            monkeypatch.setattr(db, "_current_from_sql", _no_sql)
+            monkeypatch.setattr(queries, "_current_from_sql", _no_sql)
             try:
                 second = plain(bind, kind, year, columns)
             finally:
-                monkeypatch.setattr(db, "_current_from_sql", from_sql)
+                monkeypatch.setattr(queries, "_current_from_sql", from_sql)
             assert first.equals(truth) and second.equals(truth)
             assert first.schema == truth.schema == second.schema
             return second

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from tests.warehouse.conftest import add_file
 from transforms import frames
 from transforms.intake import FOLDER_KINDS
-from warehouse import db, row_cache
+from warehouse import db, queries, row_cache
 
 
 def _dibao(engine: Engine, families: list[str], **file_cols) -> int:
@@ -53,7 +53,7 @@ def test_a_copy_is_kept_private_and_read_back_instead_of_sql(
     def no_sql(*_a, **_k):  # type: ignore[no-untyped-def]
         raise AssertionError("read SQL although nothing changed")
 
-    monkeypatch.setattr(db, "_current_from_sql", no_sql)
+    monkeypatch.setattr(queries, "_current_from_sql", no_sql)
     assert db.current(engine, "dibao").equals(first)
 
 
