@@ -1,4 +1,5 @@
-"""The reconciliation rules of findings.md as data: code, names and severity."""
+"""The reconciliation rules of findings.md as data: code, names and severity; and the severity
+of data-quality issues, so every severity lives here."""
 
 from __future__ import annotations
 
@@ -34,3 +35,20 @@ RULES: dict[str, Rule] = {
         Rule("R15", "dropout", "义务教育阶段辍学", "person", "高"),
     )
 }
+
+SEVERITIES = ("高", "中", "低")  # worst first: the order of alert bodies and reports
+DEFAULT_RULE_SEVERITY = "中"  # a finding of a rule no longer in RULES
+
+# Data-quality issues carry no severity of their own: ID and structure problems block
+# reconciliation of the whole person or household, the rest are 低.
+ISSUE_SEVERITY: dict[str, str] = {
+    kind: "中"
+    for kind in (
+        "required_missing",
+        "invalid_id",
+        "excel_mangled_id",
+        "household_head",
+        "family_size_mismatch",
+    )
+}
+DEFAULT_ISSUE_SEVERITY = "低"

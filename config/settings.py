@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +51,12 @@ class Settings:
         return self.home / "cache" / "rows"
 
 
+def policy_path(path: str | Path | None = None) -> Path:
+    """The policy file: `path`, else FUPIN_POLICY_FILE, else config/policy.toml.  The one
+    place that resolves it: settings, `load_policy` and `value_limits` all ask here."""
+    return Path(path or os.environ.get("FUPIN_POLICY_FILE") or POLICY_TOML)
+
+
 def load_settings(database_url: str | None = None, home: str | Path | None = None) -> Settings:
     """Settings from the environment; explicit arguments (the CLI's --db) win."""
     home_path = Path(home or os.environ.get("FUPIN_HOME", "./var")).resolve()
@@ -62,7 +68,7 @@ def load_settings(database_url: str | None = None, home: str | Path | None = Non
     return Settings(
         home=home_path,
         database_url=url,
-        policy_file=Path(os.environ.get("FUPIN_POLICY_FILE", POLICY_TOML)),
+        policy_file=policy_path(),
         channels_file=Path(os.environ.get("FUPIN_CHANNELS_FILE", CONFIG_DIR / "channels.toml")),
         inbox=Path(os.environ.get("FUPIN_INBOX") or home_path / "inbox").resolve(),
     )
@@ -73,7 +79,12 @@ class YearPolicy:
     year: int
     exit_line: float
     village_exit_line: float
-    target_persons_out: int
+    target_persons_out: int  # cumulative persons out of poverty by the end of the year
+    target_via_dibao: int | None = None  # of which through 低保 coverage (兜底), when set
+    all_villages_exit: bool = False  # every poor village exits by the end of the year
+    # Township targets where the office sets them ([years.YYYY.townships], code = persons);
+    # a township not listed gets the city share of its registered persons (policy.md).
+    township_targets: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,12 +116,48 @@ class InboxLimits:
 
 
 @dataclass(frozen=True)
+class ValueLimits:
+    """What an amount or a date may be (policy.toml, [values]).  Beyond these a value is a
+    data-quality issue on its row and is left out of every rule, sum and indicator: the
+    normaliser keeps the text in `*_raw` and leaves the typed column null.  A policy file
+    without [values] (one archived with an older snapshot) gets these."""
+
+    income_max: float = 100_000.0  # 年人均可支配收入, yuan per person per year
+    dibao_monthly_max: float = 20_000.0  # 月保障金额, yuan per month
+    settlement_max: float = 10_000_000.0  # any amount of one settlement bill, yuan
+    earliest_date: date = date(1900, 1, 1)
+    years_ahead: int = 1  # latest date: this many years after the day the file is read
+
+    def latest_date(self, read_on: date) -> date:
+        """The last plausible date in a file read on `read_on` (02-29 → 02-28)."""
+        year = read_on.year + self.years_ahead
+        return date(year, read_on.month, min(read_on.day, 28 if read_on.month == 2 else 31))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """How the city assesses townships and villages (policy.toml, [assessment]; policy.md,
+    "Assessment and accountability" and the 2018 village targets)."""
+
+    rating_ok_share: float  # persons out ≥ this share of the cumulative target: 达标
+    rating_warn_share: float  # ≥ this share: 预警; below: 未达标
+    toilet_rate_line: float  # percent of households with a sanitary toilet, poor villages
+    recall_severities: tuple[str, ...]  # findings that count as a village's problems
+    recall_min_problems: int  # a village has problems at an assessment with this many open
+    recall_min_streak: int  # consecutive half-year assessments with problems: recall
+    direct_recall_unit_types: tuple[str, ...]  # Nanxiong's own units: recalled directly
+
+
+@dataclass(frozen=True)
 class Policy:
     households: int
     persons: int
     poor_villages: int
     villages: int
     townships: int
+    registration_income_line: float  # 2015 per-capita income below this: registered poor
+    village_registration_income_line: float
+    village_poor_share: float
     medical_assistance_share: float
     medical_assistance_tolerance: float
     housing_deadline: date
@@ -119,6 +166,8 @@ class Policy:
     years: dict[int, YearPolicy]
     submissions: HoldLimits
     inbox: InboxLimits
+    values: ValueLimits
+    assessment: Assessment
 
     def year(self, year: int) -> YearPolicy:
         """The parameters of `year`; a year outside the table takes the nearest one."""
@@ -130,37 +179,150 @@ class Policy:
     def exit_lines(self) -> dict[int, float]:
         return {y: p.exit_line for y, p in self.years.items()}
 
+    def township_targets(self) -> list[tuple[str, int, int]]:
+        """(township_code, year, cumulative target) of every township target set."""
+        return [
+            (code, y, n) for y, p in self.years.items() for code, n in p.township_targets.items()
+        ]
 
-@lru_cache(maxsize=4)
-def load_policy(path: Path | None = None) -> Policy:
-    data = tomllib.loads((path or POLICY_TOML).read_text(encoding="utf-8"))
-    city = data["city"]
-    hold = data["submissions"]
-    return Policy(
+
+# What a policy archived with an older snapshot may lack: these sections get their defaults.
+_OPTIONAL_SECTIONS = ("inbox", "values", "assessment")
+_DEFAULT_ASSESSMENT = Assessment(
+    rating_ok_share=1.0,
+    rating_warn_share=0.9,
+    toilet_rate_line=97.0,
+    recall_severities=("高",),
+    recall_min_problems=1,
+    recall_min_streak=2,
+    direct_recall_unit_types=("南雄市直", "驻镇帮扶工作组"),
+)
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy of `path`, else of FUPIN_POLICY_FILE, else config/policy.toml.
+
+    Every key of the file is read into the Policy; a key it does not know is an error (a
+    misspelt key would otherwise leave its default in force without a word)."""
+    resolved = policy_path(path).resolve()
+    return _load_policy(resolved, resolved.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=8)
+def _load_policy(path: Path, text: str) -> Policy:
+    """Parsed once per file and content (an edited file is parsed again)."""
+    data = tomllib.loads(text)
+    unknown = sorted(
+        set(data) - {"city", "submissions", "support_units", "years", *_OPTIONAL_SECTIONS}
+    )
+    if unknown:
+        raise ValueError(f"{path} 中有无法识别的设置节：{'、'.join(unknown)}")
+    city = _Section(data["city"], "city", path)
+    hold = _Section(data["submissions"], "submissions", path)
+    years = {}
+    for y, v in data["years"].items():
+        section = _Section(v, f"years.{y}", path)
+        years[int(y)] = YearPolicy(
+            int(y),
+            section["exit_line"],
+            section["village_exit_line"],
+            section["target_persons_out"],
+            section.optional("target_via_dibao", None, int),
+            bool(section.optional("all_villages_exit", False)),
+            {str(k): int(n) for k, n in section.optional("townships", {}).items()},
+        )
+        section.done()
+    policy = Policy(
         households=city["households"],
         persons=city["persons"],
         poor_villages=city["poor_villages"],
         villages=city["villages"],
         townships=city["townships"],
+        registration_income_line=city["registration_income_line"],
+        village_registration_income_line=city["village_registration_income_line"],
+        village_poor_share=city["village_poor_share"],
         medical_assistance_share=city["medical_assistance_share"],
         medical_assistance_tolerance=city["medical_assistance_tolerance"],
-        housing_deadline=date.fromisoformat(city["housing_deadline"]),
+        housing_deadline=_date(city["housing_deadline"]),
         overdue_days=city["overdue_days"],
-        support_units=dict(data["support_units"]),
+        support_units={str(k): int(v) for k, v in data["support_units"].items()},
         submissions=HoldLimits(
             removed_share=float(hold["hold_removed_share"]),
             unusable_id_share=float(hold["hold_unusable_id_share"]),
             foreign_share=float(hold["hold_foreign_share"]),
             older_than_in_force=bool(hold["hold_older_than_in_force"]),
         ),
-        inbox=_inbox_limits(data.get("inbox", {}), path or POLICY_TOML),
-        years={
-            int(y): YearPolicy(
-                int(y), v["exit_line"], v["village_exit_line"], v["target_persons_out"]
-            )
-            for y, v in data["years"].items()
-        },
+        inbox=_inbox_limits(data.get("inbox", {}), path),
+        values=_value_limits(_Section(data.get("values", {}), "values", path)),
+        assessment=_assessment(_Section(data.get("assessment", {}), "assessment", path)),
+        years=years,
     )
+    city.done()
+    hold.done()
+    return policy
+
+
+class _Section:
+    """A TOML table read key by key; `done()` raises on any key nothing read."""
+
+    def __init__(self, table: dict[str, Any], name: str, path: Path) -> None:
+        self.table, self.name, self.path, self.read = table, name, path, set[str]()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return self.table[key]
+
+    def optional(self, key: str, default: Any, cast: Any = None) -> Any:
+        self.read.add(key)
+        if key not in self.table:
+            return default
+        return cast(self.table[key]) if cast else self.table[key]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.table) - self.read)
+        if unknown:
+            raise ValueError(
+                f"{self.path} 的 [{self.name}] 中有无法识别的设置：{'、'.join(unknown)}"
+            )
+
+
+def _date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _assessment(section: _Section) -> Assessment:
+    d = _DEFAULT_ASSESSMENT
+    out = Assessment(
+        rating_ok_share=float(section.optional("rating_ok_share", d.rating_ok_share)),
+        rating_warn_share=float(section.optional("rating_warn_share", d.rating_warn_share)),
+        toilet_rate_line=float(section.optional("toilet_rate_line", d.toilet_rate_line)),
+        recall_severities=tuple(section.optional("recall_severities", d.recall_severities)),
+        recall_min_problems=int(section.optional("recall_min_problems", d.recall_min_problems)),
+        recall_min_streak=int(section.optional("recall_min_streak", d.recall_min_streak)),
+        direct_recall_unit_types=tuple(
+            section.optional("direct_recall_unit_types", d.direct_recall_unit_types)
+        ),
+    )
+    section.done()
+    return out
+
+
+def _value_limits(section: _Section) -> ValueLimits:
+    d = ValueLimits()
+    out = ValueLimits(
+        income_max=float(section.optional("income_max", d.income_max)),
+        dibao_monthly_max=float(section.optional("dibao_monthly_max", d.dibao_monthly_max)),
+        settlement_max=float(section.optional("settlement_max", d.settlement_max)),
+        earliest_date=_date(section.optional("earliest_date", d.earliest_date)),
+        years_ahead=int(section.optional("years_ahead", d.years_ahead)),
+    )
+    section.done()
+    return out
+
+
+def value_limits(path: str | Path | None = None) -> ValueLimits:
+    """The [values] section of the policy file (`path`, else FUPIN_POLICY_FILE, else ours)."""
+    return load_policy(path).values
 
 
 def _inbox_limits(section: dict[str, Any], path: Path) -> InboxLimits:
@@ -237,38 +399,15 @@ def village_short(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class ValueLimits:
-    """What an amount or a date may be (policy.toml, [values]).  Beyond these a value is a
-    data-quality issue on its row and is left out of every rule, sum and indicator: the
-    normaliser keeps the text in `*_raw` and leaves the typed column null.  A policy file
-    without [values] (one archived with an older snapshot) gets these."""
+class Resources:
+    """What an entry point (CLI command, flow, deployment) builds once and passes down: its
+    settings, the policy of `settings.policy_file` and the divisions list."""
 
-    income_max: float = 100_000.0  # 年人均可支配收入, yuan per person per year
-    dibao_monthly_max: float = 20_000.0  # 月保障金额, yuan per month
-    settlement_max: float = 10_000_000.0  # any amount of one settlement bill, yuan
-    earliest_date: date = date(1900, 1, 1)
-    years_ahead: int = 1  # latest date: this many years after the day the file is read
-
-    def latest_date(self, read_on: date) -> date:
-        """The last plausible date in a file read on `read_on` (02-29 → 02-28)."""
-        year = read_on.year + self.years_ahead
-        return date(year, read_on.month, min(read_on.day, 28 if read_on.month == 2 else 31))
+    settings: Settings
+    policy: Policy
+    divisions: Divisions
 
 
-def value_limits(path: Path | None = None) -> ValueLimits:
-    """The [values] section of the policy file (`path`, else FUPIN_POLICY_FILE, else ours)."""
-    return _value_limits(path or Path(os.environ.get("FUPIN_POLICY_FILE", POLICY_TOML)))
-
-
-@lru_cache(maxsize=4)
-def _value_limits(path: Path) -> ValueLimits:
-    section = tomllib.loads(path.read_text(encoding="utf-8")).get("values", {})
-    default = ValueLimits()
-    earliest = section.get("earliest_date", default.earliest_date)
-    return ValueLimits(
-        income_max=float(section.get("income_max", default.income_max)),
-        dibao_monthly_max=float(section.get("dibao_monthly_max", default.dibao_monthly_max)),
-        settlement_max=float(section.get("settlement_max", default.settlement_max)),
-        earliest_date=earliest if isinstance(earliest, date) else date.fromisoformat(earliest),
-        years_ahead=int(section.get("years_ahead", default.years_ahead)),
-    )
+def load_resources(settings: Settings | None = None) -> Resources:
+    settings = settings or load_settings()
+    return Resources(settings, load_policy(settings.policy_file), load_divisions())

@@ -158,6 +158,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from config.private import private_dir
+    from config.settings import load_resources
     from flows.report import build_report
     from transforms.indicators import parse_period
     from warehouse import db
@@ -180,7 +181,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     out = Path(args.out) if args.out else private_dir(settings.reports_dir)
     try:
-        paths = build_report(engine, args.kind, period, args.township, formats, out)
+        paths = build_report(
+            engine,
+            args.kind,
+            period,
+            args.township,
+            formats,
+            out,
+            resources=load_resources(settings),
+        )
     except ValueError as exc:  # an unknown township: the message lists the valid names
         print(str(exc), file=sys.stderr)
         return USAGE

@@ -48,7 +48,16 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.private import private_dir, private_file
-from config.settings import HoldLimits, InboxLimits, Settings, load_policy
+from config.settings import (
+    Divisions,
+    HoldLimits,
+    InboxLimits,
+    Settings,
+    ValueLimits,
+    load_divisions,
+    load_policy,
+    value_limits,
+)
 from flows import readers, validation
 from transforms import headers, intake, submissions
 from transforms.frames import ISSUE, empty, staged_schema
@@ -367,17 +376,26 @@ def parse(
     file_id: int,
     name: str | None = None,
     limits: InboxLimits | None = None,
+    values: ValueLimits | None = None,
+    divisions: Divisions | None = None,
 ) -> intake.Parsed:
     """Parse the file at `path` (the archived copy of an inbox file whose name is `name`:
-    its title and date may be in the name)."""
+    its title and date may be in the name).  `values` and `divisions` default to the
+    policy file's [values] and the divisions list."""
+    values = values or value_limits()
+    divisions = divisions or load_divisions()
     name = name or path.name
     suffix = Path(name).suffix
     if suffix.lower() not in SPREADSHEET_SUFFIXES:
         raise readers.UnreadableFile(f"不是可识别的电子表格文件（扩展名 {suffix or '无'}）")
     if folder == "townships":
-        return intake.parse_township_workbook(readers.read_sheets(path, limits), file_id, name)
+        return intake.parse_township_workbook(
+            readers.read_sheets(path, limits), file_id, name, divisions=divisions, limits=values
+        )
     sheet, layout = readers.read_csv_table(path, intake.EXTRACTS[folder][1], limits)
-    return intake.parse_extract(folder, sheet.grid, layout, file_id, sheet.name, name)
+    return intake.parse_extract(
+        folder, sheet.grid, layout, file_id, sheet.name, name, limits=values
+    )
 
 
 @dataclass(frozen=True)
@@ -685,7 +703,9 @@ def stream_extract(
 
     # While this thread reads batch k+1, batch k is hashed and kept, written and validated,
     # each by a thread of its own (the batches in order): at most two batches are alive.
-    batches = intake.extract_batches(file.folder, stream.batches, stream.layout, file.file_id)
+    batches = intake.extract_batches(
+        file.folder, stream.batches, stream.layout, file.file_id, limits=value_limits()
+    )
     pending: list[Future[Any]] = []
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="fupin-hash") as hasher,

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from config.settings import Settings, load_divisions, load_policy, load_settings
+from config.settings import Resources, Settings, load_resources, load_settings
 from flows.ingest import FileOutcome, ingest_inbox
 from flows.report import build_report, compute_indicators
 from transforms.indicators import period_of
@@ -84,10 +84,15 @@ def validate(engine: Engine, run_id: int, as_of: date) -> dict[str, int]:
 
 @task(name="reconcile", cache_policy=NO_CACHE)
 def reconcile_and_record(
-    engine: Engine, data: dict[str, pl.DataFrame], files: dict[int, str], run_id: int, as_of: date
+    engine: Engine,
+    res: Resources,
+    data: dict[str, pl.DataFrame],
+    files: dict[int, str],
+    run_id: int,
+    as_of: date,
 ) -> tuple[Reconciled, dict[str, Any]]:
     shown = {i: name.rsplit("/", 1)[-1] for i, name in files.items()}  # a clerk knows the file name
-    result = reconcile(data, as_of, load_policy(), load_divisions(), shown)
+    result = reconcile(data, as_of, res.policy, res.divisions, shown)
     db.replace_rows(engine, "identity_link", result.links.with_columns(run_id=pl.lit(run_id)), {})
     db.refresh_statistics(engine, ["identity_link"])
     # A rule that failed tonight did not judge its findings: they stay as they were.
@@ -118,7 +123,12 @@ def periods_of(day: date) -> list[str]:
 
 @task(name="assess", cache_policy=NO_CACHE)
 def assess(
-    engine: Engine, result: Reconciled, villages: pl.DataFrame, run_id: int, as_of: date
+    engine: Engine,
+    res: Resources,
+    result: Reconciled,
+    villages: pl.DataFrame,
+    run_id: int,
+    as_of: date,
 ) -> int:
     """Indicators of the run's periods, stored per period (a rerun replaces them)."""
     findings = db.read_frame(engine, "finding")
@@ -135,6 +145,8 @@ def assess(
             issues,
             period=period,
             as_of=as_of,
+            policy=res.policy,
+            divisions=res.divisions,
         ).with_columns(run_id=pl.lit(run_id, pl.Int64))
         written += db.replace_rows(engine, "indicator", frame, {"period": [period]})
     return written
@@ -142,12 +154,18 @@ def assess(
 
 @task(name="render-reports", cache_policy=NO_CACHE)
 def render_reports(
-    engine: Engine, settings: Settings, as_of: date, formats: tuple[str, ...]
+    engine: Engine, res: Resources, as_of: date, formats: tuple[str, ...]
 ) -> list[str]:
     paths: list[Path] = []
     for period in periods_of(as_of):
         paths += build_report(
-            engine, ("assessment", "accountability"), period, None, formats, settings.reports_dir
+            engine,
+            ("assessment", "accountability"),
+            period,
+            None,
+            formats,
+            res.settings.reports_dir,
+            resources=res,
         )
     return [str(p) for p in paths]
 
@@ -297,6 +315,7 @@ def nightly(
     log = _logger()
     started = time.perf_counter()
     settings = load_settings(database_url, home)
+    res = load_resources(settings)  # one policy for the whole run: findings, indicators, reports
     day = date.fromisoformat(as_of) if as_of else date.today()
     inbox_path = Path(inbox).resolve()
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
@@ -318,9 +337,9 @@ def nightly(
             with clock("load"):
                 data, files = load_in_force(engine)
             with clock("reconcile"):
-                result, findings = reconcile_and_record(engine, data, files, run_id, day)
+                result, findings = reconcile_and_record(engine, res, data, files, run_id, day)
             with clock("assess"):
-                indicators = assess(engine, result, data["village"], run_id, day)
+                indicators = assess(engine, res, result, data["village"], run_id, day)
             stats = {
                 "files": {
                     s: sum(o.status == s for o in outcomes)
@@ -343,7 +362,7 @@ def nightly(
             # The reports name the run they are built from, so the run is recorded first.
             db.finish_run(engine, run_id, status, stats)
             with clock("render"):
-                stats["reports"] = render_reports(engine, settings, day, tuple(formats))
+                stats["reports"] = render_reports(engine, res, day, tuple(formats))
             stats["seconds"] = round(time.perf_counter() - started, 2)
             db.finish_run(engine, run_id, status, stats)
             if send:

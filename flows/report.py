@@ -24,13 +24,12 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from config.private import private_dir
-from config.settings import CONFIG_DIR, Divisions, Policy, load_divisions, load_policy
+from config.settings import Divisions, Policy, Resources, load_divisions, load_policy
 from reports import KINDS, render
 from reports import context as ctx
 from transforms import indicators as ind
 from warehouse import db
 
-TARGETS_CSV = CONFIG_DIR / "targets.csv"
 SHANGHAI = timezone(timedelta(hours=8))
 SOURCE_ORDER = {"townships": 0, "dibao": 1, "insurance": 2, "claims": 3}
 
@@ -53,7 +52,7 @@ def compute_indicators(
 
     `persons` are the roster persons in force (with `identity` when resolved), the extracts
     with `identity` or their normalised IDs, `findings`/`issues` the life-cycle tables after
-    this run's update.  `targets` defaults to config/targets.csv when that file exists.
+    this run's update.  `targets` defaults to the township targets the policy sets.
     """
     return ind.compute_all(
         _inputs(
@@ -86,13 +85,14 @@ def _inputs(
     divisions: Divisions | None,
 ) -> ind.IndicatorInputs:
     divisions = divisions or load_divisions()
-    if targets is None and TARGETS_CSV.exists():
-        targets = ind.targets_from_frame(pl.read_csv(TARGETS_CSV, infer_schema_length=0), divisions)
+    policy = policy or load_policy()
+    if targets is None:
+        targets = ind.targets_from_policy(policy, divisions)
     return ind.IndicatorInputs(
         persons=persons,
         villages=villages,
         period=ind.parse_period(period),
-        policy=policy or load_policy(),
+        policy=policy,
         as_of=as_of,
         dibao=dibao,
         enrolment=enrolment,
@@ -243,6 +243,7 @@ def build_report(
     out_dir: Path = Path("."),
     *,
     policy: Policy | None = None,
+    resources: Resources | None = None,
     pdf_engine: str = "auto",
     snapshot: bool | None = None,
 ) -> list[Path]:
@@ -257,19 +258,20 @@ def build_report(
     policy parameters, so it comes out as it did at year end whatever the warehouse holds
     now; `snapshot=False` builds it from the live data instead, `snapshot=True` from the
     snapshot tables even before the snapshot is recorded (how the snapshot renders them).
+    `resources` are the caller's (its policy is the live one); without them, the settings'.
     """
     kinds = [kind] if isinstance(kind, str) else list(kind)
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"unknown report {k!r}: one of {KINDS}")
     p = ind.parse_period(period)
-    divisions = load_divisions()
+    divisions = resources.divisions if resources else load_divisions()
     code = resolve_township(township, divisions)
     if snapshot is None:
         snapshot = db.snapshot_of(engine, p.year) is not None
     if snapshot and policy is None:
         policy = snapshot_policy(engine, p.year)
-    policy = policy or load_policy()
+    policy = policy or (resources.policy if resources else load_policy())
     state = read_state(engine, p.year, snapshot)
     sources, file_names = _sources(state.files, divisions)
     run = state.run
@@ -365,9 +367,10 @@ def report(
     (FUPIN_DATABASE_URL), never from a parameter Prefect would store and show."""
     from prefect.artifacts import create_markdown_artifact
 
-    from config.settings import load_settings
+    from config.settings import load_resources, load_settings
 
     settings = load_settings()
+    resources = load_resources(settings)
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     try:
         db.upgrade(engine)
@@ -378,6 +381,7 @@ def report(
             township,
             _formats(formats),
             Path(out_dir) if out_dir else private_dir(settings.reports_dir),
+            resources=resources,
         )
         run = db.latest_finished_run(engine)
     finally:

@@ -22,6 +22,7 @@ import polars as pl
 
 from config.rules import RULES
 from config.schema import ISSUE_KINDS, UNIT_TYPE
+from config.settings import Policy
 from transforms import indicators as ind
 from transforms.indicators import INDICATORS, RATING_CODES, IndicatorInputs
 from transforms.privacy import mask_name
@@ -269,12 +270,17 @@ def _sources_table(meta: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def _definitions(codes: Iterable[str]) -> list[str]:
+def _severities(x: IndicatorInputs) -> str:
+    """高 (or 高、中): the severities whose open findings count for a recall."""
+    return "、".join(x.policy.assessment.recall_severities)
+
+
+def _definitions(codes: Iterable[str], policy: Policy) -> list[str]:
     seen: list[str] = []
     for c in codes:
         if c in INDICATORS and c not in seen:
             seen.append(c)
-    return [f"{INDICATORS[c].name}：{INDICATORS[c].definition}" for c in seen]
+    return [f"{INDICATORS[c].name}：{ind.definition(c, policy)}" for c in seen]
 
 
 # ----------------------------------------------------------------------------- assessment
@@ -302,13 +308,17 @@ def assessment_data(
         f"（{_i(s.get('households_out')) or 0:,}户），脱贫率{_pct_text(s.get('exit_share'))}。"
         f"{meta['period_zh']}累计脱贫目标{_i(s.get('target_persons_out')) or 0:,}人，"
         f"目标完成率{_pct_text(s.get('target_progress'))}，考核评级为“{rating or '无目标'}”"
-        + (f"，在全市18个镇（街道）中排第{_i(rank)}名" if rank is not None else "")
+        + (
+            f"，在全市{x.policy.townships}个镇（街道）中排第{_i(rank)}名"
+            if rank is not None
+            else ""
+        )
         + "。"
     )
     key_rows = []
     for code, target, ok in (
         ("persons_out", s.get("target_persons_out"), None),
-        ("target_progress", 100.0, None),
+        ("target_progress", x.policy.assessment.rating_ok_share * 100, None),
         ("insured_share", 100.0, lambda v: v >= 100 - 1e-9),
         ("dibao_coverage", 100.0, lambda v: v >= 100 - 1e-9),
         ("housing_safe_share", 100.0, lambda v: v >= 100 - 1e-9),
@@ -403,7 +413,7 @@ def assessment_data(
             col("rank", "排名", "rank"),
         ],
         prog_rows,
-        note=f"评级：完成率≥{ind.RATING_OK_SHARE:.0%}为达标，≥{ind.RATING_WARN_SHARE:.0%}为预警，其余为未达标。按完成率排名，并列者名次相同。",
+        note=f"评级：完成率≥{x.policy.assessment.rating_ok_share:.0%}为达标，≥{x.policy.assessment.rating_warn_share:.0%}为预警，其余为未达标。按完成率排名，并列者名次相同。",
     )
     chart_rows = [
         {"label": r["township"], "value": r["progress"], "rating": r["rating"]} for r in prog_rows
@@ -425,8 +435,8 @@ def assessment_data(
                     "type": "progress_bars",
                     "title": "各镇（街道）目标完成率",
                     "rows": chart_rows,
-                    "target": 100.0,
-                    "warn": ind.RATING_WARN_SHARE * 100,
+                    "target": x.policy.assessment.rating_ok_share * 100,
+                    "warn": x.policy.assessment.rating_warn_share * 100,
                 }
             ],
             tables=[progress_table],
@@ -462,7 +472,7 @@ def assessment_data(
             col("exit_below_line", "脱贫不达标户数", "int"),
         ],
         g_rows,
-        note="目标：参保率、低保应保尽保率100%；住房安全2017年底前100%；辍学0人；饮水安全100%；脱贫不达标0户。“—”表示无适用对象。",
+        note=f"目标：参保率、低保应保尽保率100%；住房安全{x.policy.housing_deadline.year}年底前100%；辍学0人；饮水安全100%；脱贫不达标0户。“—”表示无适用对象。",
     )
     panels = []
     for key, title, unit, target in (
@@ -641,7 +651,8 @@ def assessment_data(
                 "open_findings_per_100",
                 "overdue_findings",
                 "median_days_fix_findings",
-            ]
+            ],
+            x.policy,
         ),
     ]
     return {"kind": "assessment", "meta": meta, "sections": sections, "notes": notes}
@@ -786,7 +797,7 @@ def _poor_villages_section(x: IndicatorInputs, w: Wide, township: str | None) ->
         "五、相对贫困村情况",
         paragraphs=[
             f"全市相对贫困村{x.policy.poor_villages}个；本报告列出贫困村情况表中标注为贫困村的{poor.height}个村。"
-            f"村人均可支配收入达到出列标准（{line:,.0f}元）即为出列；基础设施按2018年底目标逐项列示（✓达标，✗未达标），卫生厕所普及率以97%为达标。"
+            f"村人均可支配收入达到出列标准（{line:,.0f}元）即为出列；基础设施按2018年底目标逐项列示（✓达标，✗未达标），卫生厕所普及率以{x.policy.assessment.toilet_rate_line:g}%为达标。"
         ],
         tables=[summary, *tables, full_table],
     )
@@ -817,9 +828,9 @@ def accountability_data(
     sections.append(_league_section(x, w, directory, township))
     notes = [
         f"考核时点：{meta['evaluation_date_zh']}。",
-        "约谈：年底考核未完成年度累计脱贫目标（目标完成率低于100%）的镇（街道），约谈党政主要负责人。",
+        f"约谈：年底考核未完成年度累计脱贫目标（目标完成率低于{x.policy.assessment.rating_ok_share:.0%}）的镇（街道），约谈党政主要负责人。",
         f"通报：考核时点已发现超过{x.policy.overdue_days}天仍未整改的比对问题和数据质量问题，按镇（街道）、行政村、帮扶单位分列，最早发现的问题排在前面。",
-        f"召回：某村在连续{ind.RECALL_MIN_STREAK}次及以上半年考核时点均有未整改的高严重程度比对问题，视为督查中屡次发现问题。"
+        f"召回：某村在连续{x.policy.assessment.recall_min_streak}次及以上半年考核时点均有未整改的{_severities(x)}严重程度比对问题，视为督查中屡次发现问题。"
         "南雄市直单位和驻镇帮扶工作组派出的干部直接召回；省直（中直驻粤）、东莞市、韶关市直（省直驻韶）单位派出的，向派出单位扶贫办发送召回建议。",
         "帮扶单位排名：按所帮扶村的脱贫率由高到低，脱贫率相同时逾期问题少者在前。",
         "文中证件号码、姓名均已脱敏。",
@@ -1142,8 +1153,15 @@ def _notice_section(
 def _recall_section(
     x: IndicatorInputs, units: Mapping[tuple[str, str], tuple[str, str, str]], township: str | None
 ) -> dict[str, Any]:
-    rec = ind.recurring_problems(x.findings, x.period, x.as_of)
-    rec = rec.filter(pl.col("streak") >= ind.RECALL_MIN_STREAK)
+    a = x.policy.assessment
+    rec = ind.recurring_problems(
+        x.findings,
+        x.period,
+        x.as_of,
+        severities=a.recall_severities,
+        min_problems=a.recall_min_problems,
+    )
+    rec = rec.filter(pl.col("streak") >= a.recall_min_streak)
     if township:
         rec = rec.filter(pl.col("township_code") == township)
     direct: list[dict[str, Any]] = []
@@ -1161,7 +1179,7 @@ def _recall_section(
             "streak": r["streak"],
             "periods": "、".join(ind.parse_period(ind.period_of(d)).zh for d in sorted(r["dates"])),
             "problems_now": r["problems_now"],
-            "route": ind.recall_route(utype),
+            "route": ind.recall_route(utype, a.direct_recall_unit_types),
         }
         (direct if row["route"] == "直接召回" else letters).append(row)
     cols = [
@@ -1172,7 +1190,7 @@ def _recall_section(
         col("secretary", "第一书记/驻村干部"),
         col("streak", "连续存在问题考核次数", "int"),
         col("periods", "涉及考核期", "longtext"),
-        col("problems_now", "本期高严重程度问题", "int"),
+        col("problems_now", f"本期{_severities(x)}严重程度问题", "int"),
         col("route", "处理方式"),
     ]
 
@@ -1189,9 +1207,9 @@ def _recall_section(
     letters.sort(key=key)
     n = len(direct) + len(letters)
     text = (
-        f"以下{n}个村在连续{ind.RECALL_MIN_STREAK}次及以上半年考核中均发现未整改的高严重程度问题，建议对相应驻村干部实行召回："
+        f"以下{n}个村在连续{x.policy.assessment.recall_min_streak}次及以上半年考核中均发现未整改的{_severities(x)}严重程度问题，建议对相应驻村干部实行召回："
         if n
-        else f"本期无连续{ind.RECALL_MIN_STREAK}次半年考核均发现问题的村，无召回建议。"
+        else f"本期无连续{x.policy.assessment.recall_min_streak}次半年考核均发现问题的村，无召回建议。"
     )
     return section(
         "recall",

@@ -21,7 +21,13 @@ from typing import Any
 
 import polars as pl
 
-from config.rules import RULES
+from config.rules import (
+    DEFAULT_ISSUE_SEVERITY,
+    DEFAULT_RULE_SEVERITY,
+    ISSUE_SEVERITY,
+    RULES,
+    SEVERITIES,
+)
 from config.schema import ISSUE_KINDS
 from transforms.privacy import mask_id_expr, scrub
 
@@ -30,21 +36,7 @@ S, I, D = pl.Utf8(), pl.Int64(), pl.Date()  # noqa: E741
 WORST_ITEMS = 10
 HOUSEHOLD, DIBAO_FAMILY = "户编号", "低保家庭编号"
 DETAIL_CHARS = 90  # a worst item's sentence in a message body, before "…"
-SEVERITY_RANK = {"高": 0, "中": 1, "低": 2}
-
-# Data-quality issues carry no severity of their own: ID and structure problems block
-# reconciliation of the whole person or household, the rest are 低.
-ISSUE_SEVERITY: dict[str, str] = {
-    kind: "中"
-    for kind in (
-        "required_missing",
-        "invalid_id",
-        "excel_mangled_id",
-        "household_head",
-        "family_size_mismatch",
-    )
-}
-DEFAULT_ISSUE_SEVERITY = "低"
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # severities: config.rules
 
 # One row per open or recently resolved problem, findings and issues alike.
 ITEM: dict[str, pl.DataType] = {
@@ -210,7 +202,9 @@ def _finding_items(findings: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
             problem=pl.col("rule").replace_strict(names, default=None, return_dtype=pl.Utf8),
             severity=pl.coalesce(
                 pl.col("severity"),
-                pl.col("rule").replace_strict(severity, default="中", return_dtype=pl.Utf8),
+                pl.col("rule").replace_strict(
+                    severity, default=DEFAULT_RULE_SEVERITY, return_dtype=pl.Utf8
+                ),
             ),
             household_label=pl.when(pl.col("rule") == "R11")
             .then(pl.lit(DIBAO_FAMILY))
@@ -536,7 +530,11 @@ def _worst_line(n: int, row: Mapping[str, Any]) -> str:
         text = _short(f"{detail.strip().rstrip('。；;')}；建议：{fix}", DETAIL_CHARS + 30)
     days = row["days_open"] or 0
     age = "今日新增" if days == 0 else f"已{days}天" + ("，逾期" if row["overdue"] else "")
-    parts = [f"{n}.【{row['severity'] or '中'}】{row['problem'] or row['code']}", *where, text]
+    parts = [
+        f"{n}.【{row['severity'] or DEFAULT_RULE_SEVERITY}】{row['problem'] or row['code']}",
+        *where,
+        text,
+    ]
     return "｜".join(parts) + f"（{age}）"
 
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import polars as pl
 
 from config.schema import FOOTER_MARKERS, ROSTER, Source
-from config.settings import load_divisions
+from config.settings import Divisions
 from transforms.frames import staged_schema
 
 HEADER_SEARCH_ROWS = 10
@@ -153,11 +153,14 @@ def _row_texts(grid: pl.DataFrame, limit: int) -> list[list[str]]:
     return [["" if v is None else str(v) for v in row] for row in rows]
 
 
-def locate_table(grid: pl.DataFrame, source: Source, context: str = "") -> TableLayout:
+def locate_table(
+    grid: pl.DataFrame, source: Source, context: str = "", divisions: Divisions | None = None
+) -> TableLayout:
     """Find the header (one row, or a parent row above its leaves) in the first 10 rows.
 
-    `context` is text around the table that may name the township when neither a 乡镇
-    column nor the title does (the file name, as the township saved it).
+    A roster may lack its 乡镇 column when its title or `context` (text around the table, such
+    as the file name the township saved it under) names one of the `divisions`' townships;
+    without `divisions` it may not.
     """
     lookup = _lookup(source)
     texts = _row_texts(grid, HEADER_SEARCH_ROWS + 1)
@@ -190,7 +193,8 @@ def locate_table(grid: pl.DataFrame, source: Source, context: str = "") -> Table
     if (
         source is ROSTER
         and any(f.key == "township" for f in missing)
-        and (township_from_title(title) or township_from_title(context))
+        and divisions is not None
+        and (township_from_title(title, divisions) or township_from_title(context, divisions))
     ):
         missing = [f for f in missing if f.key != "township"]
     if missing:
@@ -244,16 +248,17 @@ def _missing(
 # ---------------------------------------------------------------- sheets
 
 
-def _has_table(grid: pl.DataFrame, source: Source) -> bool:
+def _has_table(grid: pl.DataFrame, source: Source, divisions: Divisions) -> bool:
     try:
-        locate_table(grid, source)
+        locate_table(grid, source, divisions=divisions)
     except MissingColumns:
         return False
     return True
 
 
-def find_roster_sheet(sheets: Sequence[NamedGrid]) -> NamedGrid | None:
-    """The sheet named 花名册/人员, else the first with a recognisable roster header.
+def find_roster_sheet(sheets: Sequence[NamedGrid], divisions: Divisions) -> NamedGrid | None:
+    """The sheet named 花名册/人员, else the first with a recognisable roster header (one
+    whose title names a township of `divisions` may lack the 乡镇 column).
 
     Hidden sheets are never taken.  When no visible sheet qualifies, the named (or first
     non-empty) visible sheet is returned all the same, so that `locate_table` on it explains
@@ -264,11 +269,11 @@ def find_roster_sheet(sheets: Sequence[NamedGrid]) -> NamedGrid | None:
     named = [s for s in visible if "花名册" in s.name or "人员" in s.name]
     others = [s for s in visible if s not in named and not _is_village_sheet(s)]
     for sheet in [*named, *others]:
-        if sheet.grid.height and _has_table(sheet.grid, ROSTER):
+        if sheet.grid.height and _has_table(sheet.grid, ROSTER, divisions):
             return sheet
     hidden = [s for s in sheets if is_hidden(s) and s.grid.height]
     for sheet in hidden:
-        if _has_table(sheet.grid, ROSTER):
+        if _has_table(sheet.grid, ROSTER, divisions):
             raise HiddenRoster(sheet.name)
     if named:
         return named[0]
@@ -285,12 +290,11 @@ def find_village_sheet(sheets: Sequence[NamedGrid]) -> NamedGrid | None:
     return next((s for s in sheets if _is_village_sheet(s) and not is_hidden(s)), None)
 
 
-def township_from_title(title: str | None) -> str | None:
+def township_from_title(title: str | None, divisions: Divisions) -> str | None:
     """The township a title names (`南雄市珠玑镇建档立卡…` → 珠玑镇), as its short name."""
     if not title:
         return None
     text = _SPACES.sub("", unicodedata.normalize("NFKC", title))
-    divisions = load_divisions()
     hits: list[tuple[int, int, str]] = []
     for code, full in divisions.townships.items():
         short = divisions.short_name(code)

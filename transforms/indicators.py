@@ -13,7 +13,7 @@ Conventions, stated once:
   run's as-of date when that comes first (a period still in progress is assessed as of today).
   Findings and issues count as open at D when first_seen ≤ D and they were not resolved on or
   before D.  Insurance is of the period's year; 低保 coverage is at D.
-- Townships are the 18 of `config.settings.load_divisions`; every township gets a row even
+- Townships are the 18 of the `Divisions` passed in; every township gets a row even
   without data.  Villages are keyed by township and the village name without 委会/村民委员会, and
   take their NBS code where the name matches the divisions list.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
 
@@ -31,7 +31,7 @@ import polars as pl
 
 from config.rules import RULES
 from config.schema import ATTRIBUTE, HEALTH, LABOUR, UNIT_TYPE
-from config.settings import Divisions, Policy, load_divisions, value_limits, village_short
+from config.settings import Divisions, Policy, village_short
 from transforms import ids
 from transforms.frames import (
     DIBAO_ROW,
@@ -70,17 +70,9 @@ LEVELS = ("city", "township", "village", "support_unit")
 CITY_CODE = "440282"
 CITY_NAME = "南雄市"
 
-# Traffic light of the exit target (documented in the reports' footnotes).
-RATING_OK_SHARE = 1.00  # ≥ 100% of the cumulative target: 达标
-RATING_WARN_SHARE = 0.90  # ≥ 90%: 预警; below: 未达标
+# Traffic light of the exit target (its shares: policy.toml [assessment], documented in the
+# reports' footnotes).  The toilet line and the recall thresholds are there too.
 RATING_CODES = {2: "达标", 1: "预警", 0: "未达标"}
-TOILET_RATE_LINE = 97.0  # percent, poor villages by end of 2018
-# Recall (召回): a village "has problems" at an assessment when at least this many findings of
-# these severities are open on that date.
-RECALL_SEVERITIES = ("高",)
-RECALL_MIN_PROBLEMS = 1
-RECALL_MIN_STREAK = 2
-DIRECT_RECALL_TYPES = ("南雄市直", "驻镇帮扶工作组")
 WORK_GROUP = "驻镇帮扶工作组"
 
 _LABOUR_KEYS = dict(zip(LABOUR, ("normal", "skilled", "weak", "lost", "none"), strict=True))
@@ -132,16 +124,16 @@ def _defs() -> dict[str, IndicatorDef]:
         "target_persons_out": IndicatorDef(
             "累计脱贫目标人数",
             "人",
-            "全市年度累计目标占建档立卡总人数的比例 × 本单位建档立卡人数（四舍五入）；上半年为上年底目标加本年增量的一半；有目标文件时以文件为准。",
+            "全市年度累计目标占建档立卡总人数的比例 × 本单位建档立卡人数（四舍五入）；上半年为上年底目标加本年增量的一半；政策参数文件设定了镇（街道）目标时以其为准。",
         ),
         "target_progress": IndicatorDef("目标完成率", "%", "累计脱贫人数 ÷ 累计脱贫目标人数。"),
         "target_rating": IndicatorDef(
             "考核评级",
             "等级",
-            "目标完成率 ≥100% 为“达标”，≥90% 为“预警”，低于90% 为“未达标”（2/1/0）。",
+            "目标完成率 ≥{ok} 为“达标”，≥{warn} 为“预警”，低于{warn} 为“未达标”（2/1/0）。",
         ),
         "target_rank": IndicatorDef(
-            "全市排名", "名", "18个镇（街道）按目标完成率由高到低排名，并列者名次相同。"
+            "全市排名", "名", "{townships}个镇（街道）按目标完成率由高到低排名，并列者名次相同。"
         ),
         "insured_share": IndicatorDef(
             "基本医保参保率",
@@ -203,11 +195,13 @@ def _defs() -> dict[str, IndicatorDef]:
             "收入达到出列标准", "是否", "村人均可支配收入 ≥ 出列标准（默认9,820元）。"
         ),
         "village_toilet_rate": IndicatorDef("卫生厕所普及率", "%", "贫困村情况表填报值。"),
-        "village_toilet_ok": IndicatorDef("卫生厕所普及率达标", "是否", "卫生厕所普及率 ≥97%。"),
+        "village_toilet_ok": IndicatorDef(
+            "卫生厕所普及率达标", "是否", "卫生厕所普及率 ≥{toilet}。"
+        ),
         "village_infra_met": IndicatorDef(
             "基础设施达标项数",
             "项",
-            "标准化卫生站、通客车、饮水安全、4G覆盖、信息服务站、生活垃圾处理、生活污水处理、卫生厕所普及率≥97%，共8项中达标的项数。",
+            "标准化卫生站、通客车、饮水安全、4G覆盖、信息服务站、生活垃圾处理、生活污水处理、卫生厕所普及率≥{toilet}，共8项中达标的项数。",
         ),
         "village_exited": IndicatorDef(
             "贫困村出列",
@@ -235,6 +229,18 @@ def _defs() -> dict[str, IndicatorDef]:
 
 
 INDICATORS: dict[str, IndicatorDef] = _defs()
+
+
+def definition(code: str, policy: Policy) -> str:
+    """The definition of indicator `code` with the policy's numbers in it (the catalogue
+    writes {ok}, {warn}, {toilet} and {townships} where a policy number goes)."""
+    a = policy.assessment
+    return INDICATORS[code].definition.format(
+        ok=f"{a.rating_ok_share:.0%}",
+        warn=f"{a.rating_warn_share:.0%}",
+        toilet=f"{a.toilet_rate_line:g}%",
+        townships=policy.townships,
+    )
 
 
 # --------------------------------------------------------------------------------- periods
@@ -327,13 +333,23 @@ def target_share(policy: Policy, period: Period) -> float:
     return prev + (end - prev) / 2
 
 
-def targets_from_frame(frame: pl.DataFrame, divisions: Divisions | None = None) -> pl.DataFrame:
-    """A targets file (config/targets.csv) as (township_code, year, target).
+def targets_from_policy(policy: Policy, divisions: Divisions) -> pl.DataFrame | None:
+    """The township targets the policy sets ([years.YYYY.townships]), None when it sets none."""
+    rows = policy.township_targets()
+    if not rows:
+        return None
+    frame = pl.DataFrame(
+        rows, schema={"township_code": pl.Utf8, "year": pl.Int64, "target": pl.Int64}, orient="row"
+    )
+    return targets_from_frame(frame, divisions)
+
+
+def targets_from_frame(frame: pl.DataFrame, divisions: Divisions) -> pl.DataFrame:
+    """A table of township targets as (township_code, year, target).
 
     Columns: `township_code` or `township` (乡镇, any spelling `Divisions.township_code`
     knows), `year` (年度) and `target` (累计脱贫目标人数, cumulative persons out).
     """
-    divisions = divisions or load_divisions()
     aliases = {
         "乡镇": "township",
         "镇(街道)": "township",
@@ -392,13 +408,16 @@ def township_targets(
     return out
 
 
-def rating_code(out: float | None, target: float | None) -> int | None:
-    """2 达标 / 1 预警 / 0 未达标; None when there is no target to meet."""
+def rating_code(
+    out: float | None, target: float | None, ok_share: float, warn_share: float
+) -> int | None:
+    """2 达标 (out ≥ ok_share of the target) / 1 预警 (≥ warn_share) / 0 未达标; None when
+    there is no target to meet."""
     if out is None or not target:
         return None
-    if out >= target * RATING_OK_SHARE - 1e-9:
+    if out >= target * ok_share - 1e-9:
         return 2
-    if out >= target * RATING_WARN_SHARE - 1e-9:
+    if out >= target * warn_share - 1e-9:
         return 1
     return 0
 
@@ -460,13 +479,13 @@ class IndicatorInputs:
     villages: pl.DataFrame
     period: Period
     policy: Policy
+    divisions: Divisions
     as_of: date | None = None
     dibao: pl.DataFrame | None = None
     enrolment: pl.DataFrame | None = None
     findings: pl.DataFrame | None = None
     issues: pl.DataFrame | None = None
     targets: pl.DataFrame | None = None
-    divisions: Divisions = field(default_factory=load_divisions)
 
     def __post_init__(self) -> None:
         self.period = parse_period(self.period)
@@ -492,6 +511,8 @@ class IndicatorInputs:
             as_of=self.day,
             exit_lines=self.policy.exit_lines(),
             housing_deadline=self.policy.housing_deadline,
+            assistance_share=self.policy.medical_assistance_share,
+            assistance_tolerance=self.policy.medical_assistance_tolerance,
         )
 
     @cached_property
@@ -793,9 +814,12 @@ def exit_progress(x: IndicatorInputs) -> pl.DataFrame:
         city_target = round_half_up(target_share(x.policy, x.period) * city_persons)
     city = city.with_columns(target=pl.lit(city_target, pl.Int64))
 
+    rating = x.policy.assessment
+
     def with_rating(frame: pl.DataFrame) -> pl.DataFrame:
         codes = [
-            rating_code(o, t) for o, t in zip(frame["persons_out"], frame["target"], strict=True)
+            rating_code(o, t, rating.rating_ok_share, rating.rating_warn_share)
+            for o, t in zip(frame["persons_out"], frame["target"], strict=True)
         ]
         return frame.with_columns(rating=pl.Series(codes, dtype=pl.Int64))
 
@@ -947,10 +971,10 @@ def village_wide(x: IndicatorInputs) -> pl.DataFrame:
         return v
     # The village sheet keeps no raw text: an income that cannot be right (negative, not a
     # finite number, above the ceiling) is its row's implausible_income issue, not a value.
-    ceiling = value_limits().income_max
+    ceiling = x.policy.values.income_max
     v = v.with_columns(plausible_amount(pl.col("income"), ceiling).alias("income"))
     infra = [pl.col(k).fill_null(False).cast(pl.Int64) for k in VILLAGE_INFRA]
-    toilet_ok = (pl.col("toilet_rate") >= TOILET_RATE_LINE).fill_null(False)
+    toilet_ok = (pl.col("toilet_rate") >= x.policy.assessment.toilet_rate_line).fill_null(False)
     return v.with_columns(
         line=pl.lit(line),
         income_ok=(pl.col("income") >= line).fill_null(False),
@@ -1051,8 +1075,9 @@ def recurring_problems(
     findings: pl.DataFrame | None,
     period: Period | str,
     as_of: date | None = None,
-    severities: tuple[str, ...] = RECALL_SEVERITIES,
-    min_problems: int = RECALL_MIN_PROBLEMS,
+    *,
+    severities: tuple[str, ...],
+    min_problems: int,
     lookback: int = 6,
 ) -> pl.DataFrame:
     """Villages with problems in consecutive half-year assessments, up to this one.
@@ -1106,6 +1131,7 @@ def recurring_problems(
     return pl.DataFrame(rows, schema=schema, orient="row").sort("township_code", "village_key")
 
 
-def recall_route(unit_type: str | None) -> str:
-    """直接召回 for Nanxiong's own units and township work groups; a recommendation otherwise."""
-    return "直接召回" if unit_type in DIRECT_RECALL_TYPES else "向派出单位扶贫办发送召回建议"
+def recall_route(unit_type: str | None, direct_types: tuple[str, ...]) -> str:
+    """直接召回 for Nanxiong's own units and township work groups (`direct_types`, policy.toml
+    [assessment]); a recommendation to the sending unit otherwise."""
+    return "直接召回" if unit_type in direct_types else "向派出单位扶贫办发送召回建议"

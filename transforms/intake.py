@@ -13,7 +13,7 @@ from datetime import date
 import polars as pl
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
-from config.settings import load_divisions
+from config.settings import Divisions, ValueLimits
 from transforms import headers, normalise, submissions
 from transforms.frames import ISSUE, conform, empty
 from transforms.issue_identity import SEP, file_key, issue_key
@@ -91,22 +91,30 @@ def _file_township(roster: pl.DataFrame, title_code: str | None) -> str | None:
 
 
 def parse_township_workbook(
-    sheets: Sequence[headers.NamedGrid], file_id: int, file_name: str = ""
+    sheets: Sequence[headers.NamedGrid],
+    file_id: int,
+    file_name: str = "",
+    *,
+    divisions: Divisions,
+    limits: ValueLimits,
 ) -> Parsed:
     """A township's workbook: its roster sheet, and its village sheet when there is one.
 
-    The township is the one its 乡镇 column or title names; failing both, the one its file
-    name names (`（乌迳镇）建档立卡贫困户人员信息表.xlsx`).
+    The township is the one of `divisions` its 乡镇 column or title names; failing both, the
+    one its file name names (`（乌迳镇）建档立卡贫困户人员信息表.xlsx`).  `limits`: the
+    policy's [values].
     """
-    roster_sheet = headers.find_roster_sheet(sheets)  # HiddenRoster: only a hidden one
+    roster_sheet = headers.find_roster_sheet(sheets, divisions)  # HiddenRoster: only a hidden one
     if roster_sheet is None:
         raise EmptyWorkbook()
     name, grid = roster_sheet.name, roster_sheet.grid
-    layout = headers.locate_table(grid, ROSTER, context=file_name)
-    hint = headers.township_from_title(layout.title) or headers.township_from_title(file_name)
-    title_code = load_divisions().township_code(hint) if hint else None
+    layout = headers.locate_table(grid, ROSTER, context=file_name, divisions=divisions)
+    hint = headers.township_from_title(layout.title, divisions) or headers.township_from_title(
+        file_name, divisions
+    )
+    title_code = divisions.township_code(hint) if hint else None
     staged = headers.stage(grid, layout, file_id, name)
-    roster = normalise.normalise_roster(staged, title_code)
+    roster = normalise.normalise_roster(staged, title_code, divisions=divisions, limits=limits)
     code = _file_township(roster, title_code)
     if code is None:
         raise WrongTownship()
@@ -123,7 +131,10 @@ def parse_township_workbook(
     out.canonical["household"] = households(roster)
     hidden = [s for s in sheets if headers.is_hidden(s) and s.grid.height]
     out.issues = pl.concat(
-        [foreign_township_issues(foreign, code), hidden_sheet_issues(hidden, file_id, code)]
+        [
+            foreign_township_issues(foreign, code, divisions),
+            hidden_sheet_issues(hidden, file_id, code),
+        ]
     )
     if hidden:
         out.notes["hidden_sheets"] = [s.name for s in hidden]
@@ -134,7 +145,7 @@ def parse_township_workbook(
         vlayout = headers.locate_table(vgrid, VILLAGES)
         vstaged = headers.stage(vgrid, vlayout, file_id, vname)
         out.staged["village"] = vstaged
-        out.canonical["village"] = normalise.normalise_villages(vstaged, code)
+        out.canonical["village"] = normalise.normalise_villages(vstaged, code, divisions=divisions)
         out.notes["village_sheet"] = vname
         out.notes["village_unknown_columns"] = vlayout.unknown
     return out
@@ -147,8 +158,11 @@ def parse_extract(
     file_id: int,
     sheet: str = "",
     file_name: str = "",
+    *,
+    limits: ValueLimits,
 ) -> Parsed:
-    """A 低保 roll, enrolment extract or settlement extract whose table was located."""
+    """A 低保 roll, enrolment extract or settlement extract whose table was located
+    (`limits`: the policy's [values])."""
     kind, _ = EXTRACTS[folder]
     staged = headers.stage(grid, layout, file_id, sheet)
     out = Parsed(
@@ -156,7 +170,7 @@ def parse_extract(
         claimed_date=submissions.claimed_date(layout.title, file_name),
     )
     out.staged[kind] = staged
-    out.canonical[kind] = normalise_in_slices(kind, staged)
+    out.canonical[kind] = normalise_in_slices(kind, staged, limits=limits)
     return out
 
 
@@ -166,6 +180,8 @@ def extract_batches(
     layout: headers.TableLayout,
     file_id: int,
     sheet: str = "",
+    *,
+    limits: ValueLimits,
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
     """`parse_extract` a batch of the grid at a time (`flows.readers.stream_csv_table`): the
     staged and canonical rows of each batch, whose concatenations are `parse_extract`'s.
@@ -180,7 +196,7 @@ def extract_batches(
         else:
             below = pl.concat([header, grid], how="vertical")
             staged = headers.stage(below, layout, file_id, sheet, offset - layout.data_start)
-        yield staged, normalise_in_slices(kind, staged)
+        yield staged, normalise_in_slices(kind, staged, limits=limits)
 
 
 # Extracts are normalised a slice of rows at a time: every normaliser of an extract judges a
@@ -190,12 +206,17 @@ def extract_batches(
 SLICE_ROWS = 1_000_000
 
 
-def normalise_in_slices(kind: str, staged: pl.DataFrame, rows: int = 0) -> pl.DataFrame:
+def normalise_in_slices(
+    kind: str, staged: pl.DataFrame, rows: int = 0, *, limits: ValueLimits
+) -> pl.DataFrame:
     rows = rows or SLICE_ROWS
     normaliser = NORMALISERS[kind]
     if staged.height <= rows:
-        return normaliser(staged)
-    parts = [normaliser(staged.slice(offset, rows)) for offset in range(0, staged.height, rows)]
+        return normaliser(staged, limits=limits)
+    parts = [
+        normaliser(staged.slice(offset, rows), limits=limits)
+        for offset in range(0, staged.height, rows)
+    ]
     return pl.concat(parts, how="vertical")
 
 
@@ -226,9 +247,8 @@ def households(roster: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def foreign_township_issues(rows: pl.DataFrame, owner: str) -> pl.DataFrame:
+def foreign_township_issues(rows: pl.DataFrame, owner: str, divisions: Divisions) -> pl.DataFrame:
     """Rows naming another township: reported to the submitting township, not loaded."""
-    divisions = load_divisions()
     names = divisions.townships
     if rows.is_empty():
         return empty(ISSUE)

@@ -18,7 +18,7 @@ from datetime import date
 import polars as pl
 
 from config import schema as cfg
-from config.settings import ValueLimits, load_divisions, value_limits
+from config.settings import Divisions, ValueLimits
 from transforms import ids
 from transforms.cells import (
     clean_label,
@@ -82,8 +82,8 @@ class _Plausible:
     """Readers of amounts and dates that leave out what cannot be right (`transforms.values`):
     the bounds of the policy file, the latest date a year after the day the file is read."""
 
-    def __init__(self, limits: ValueLimits | None, read_on: date | None) -> None:
-        self.limits = limits or value_limits()
+    def __init__(self, limits: ValueLimits, read_on: date | None) -> None:
+        self.limits = limits
         self.latest = self.limits.latest_date(read_on or date.today())
 
     def amount(self, ceiling: float) -> Parser:
@@ -165,8 +165,7 @@ def canonical_id_mask(frame: pl.DataFrame, column: str) -> pl.Series:
     return parts.select(valid.fill_null(False)).to_series()
 
 
-def _township_codes(frame: pl.DataFrame) -> pl.DataFrame:
-    divisions = load_divisions()
+def _township_codes(frame: pl.DataFrame, divisions: Divisions) -> pl.DataFrame:
     written = frame.get_column("township").drop_nulls().unique().to_list()
     codes = {name: divisions.township_code(name) for name in written}
     known = {name: code for name, code in codes.items() if code is not None}
@@ -177,11 +176,10 @@ def _township_codes(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _resolve_township_hint(hint: str | None) -> tuple[str | None, str | None]:
+def _resolve_township_hint(hint: str | None, divisions: Divisions) -> tuple[str | None, str | None]:
     """(code, short name) of the township a workbook is for, given a code or a name."""
     if not hint:
         return None, None
-    divisions = load_divisions()
     code = hint if hint in divisions.townships else divisions.township_code(hint)
     if code is None:
         return None, None
@@ -259,17 +257,19 @@ def normalise_roster(
     staged: pl.DataFrame,
     township_code: str | None,
     *,
-    limits: ValueLimits | None = None,
+    divisions: Divisions,
+    limits: ValueLimits,
     read_on: date | None = None,
 ) -> pl.DataFrame:
     """Staged roster rows → `transforms.frames.ROSTER_PERSON`.
 
     `township_code` is the township the workbook is for (a code, or a name such as the title's
     `珠玑镇`); it fills a blank 乡镇 cell.  A written 乡镇 is kept and resolved on its own, so a
-    row naming another township stays visible as such.  `limits` (default: the policy file's
-    [values]) and `read_on` (default: today) bound 年人均可支配收入 and 脱贫年度.
+    row naming another township stays visible as such, resolved against `divisions`.
+    `limits` (the policy's [values]) and `read_on` (default: today) bound 年人均可支配收入
+    and 脱贫年度.
     """
-    _, hint_name = _resolve_township_hint(township_code)
+    _, hint_name = _resolve_township_hint(township_code, divisions)
     plausible = _Plausible(limits, read_on)
     frame = _fill_households(_as_staged(staged, cfg.ROSTER))
     frame = _keep_raw(
@@ -315,7 +315,7 @@ def normalise_roster(
             ("phone", "phone", clean_label),
         ],
     )
-    frame = _with_ids(_township_codes(frame))
+    frame = _with_ids(_township_codes(frame, divisions))
     return conform(frame.sort(["file_id", "sheet", "row_no"]), ROSTER_PERSON)
 
 
@@ -333,10 +333,12 @@ _VILLAGE_FLAGS = (
 )
 
 
-def normalise_villages(staged: pl.DataFrame, township_code: str | None) -> pl.DataFrame:
+def normalise_villages(
+    staged: pl.DataFrame, township_code: str | None, *, divisions: Divisions
+) -> pl.DataFrame:
     """Staged 贫困村情况表 rows → `VILLAGE`.  The sheet has no 乡镇 column: the workbook's
     township (`township_code`, a code or a name) applies to every row."""
-    code, _ = _resolve_township_hint(township_code)
+    code, _ = _resolve_township_hint(township_code, divisions)
     frame = _as_staged(staged, cfg.VILLAGES).with_columns(
         pl.lit(code, dtype=pl.Utf8).alias("township_code"),
         clean_label(pl.col("village")).alias("village"),
@@ -355,7 +357,7 @@ def normalise_villages(staged: pl.DataFrame, township_code: str | None) -> pl.Da
 
 
 def normalise_dibao(
-    staged: pl.DataFrame, *, limits: ValueLimits | None = None, read_on: date | None = None
+    staged: pl.DataFrame, *, limits: ValueLimits, read_on: date | None = None
 ) -> pl.DataFrame:
     """Staged 低保/特困 rows → `DIBAO_ROW` (月保障金额 and the dates bounded as in
     `normalise_roster`)."""
@@ -398,7 +400,7 @@ def normalise_dibao(
 
 
 def normalise_enrolment(
-    staged: pl.DataFrame, *, limits: ValueLimits | None = None, read_on: date | None = None
+    staged: pl.DataFrame, *, limits: ValueLimits, read_on: date | None = None
 ) -> pl.DataFrame:
     """Staged enrolment rows → `ENROLMENT_ROW` (≈420k rows a year, several years a file):
     every parser runs once per distinct value, nothing row by row in Python.  出生日期 is
@@ -434,7 +436,7 @@ def normalise_enrolment(
 
 
 def normalise_settlement(
-    staged: pl.DataFrame, *, limits: ValueLimits | None = None, read_on: date | None = None
+    staged: pl.DataFrame, *, limits: ValueLimits, read_on: date | None = None
 ) -> pl.DataFrame:
     """Staged settlement rows → `SETTLEMENT_ROW` (amounts and 结算日期 bounded as in
     `normalise_roster`)."""

@@ -66,9 +66,9 @@ class RuleInputs:
     settlements: pl.DataFrame
     as_of: date
     exit_lines: dict[int, float]
-    housing_deadline: date = date(2017, 12, 31)
-    assistance_share: float = 0.70
-    assistance_tolerance: float = 0.5
+    housing_deadline: date  # policy.toml [city]: the numbers below too
+    assistance_share: float
+    assistance_tolerance: float
     file_names: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -670,7 +670,7 @@ def _amounts_usable(columns: list[str]) -> pl.Expr:
 
 
 def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
-    """医疗救助不足70%: assistance below 70% of what insurance left of the compliant cost.
+    """医疗救助不足70%: assistance below `assistance_share` (70%) of what insurance left of the compliant cost.
 
     A settlement with an amount left out as unreadable or implausible (−5,000, 1e15, inf) is
     not judged: a made-up 0 could create a finding, a huge payment hide one.  Its row's
@@ -707,7 +707,7 @@ def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
     )
     money = lambda c: pl.col(c).fill_null(0).round(2).cast(pl.Utf8)  # noqa: E731
     detail = fmt(
-        "结算编号{}（{}，{}，{}）：政策范围内费用{}元，基本医保支付{}元，大病保险支付{}元，剩余{}元；医疗救助支付{}元，低于剩余部分的70%（应不少于{}元）。请会同医保局补足医疗救助。",
+        "结算编号{}（{}，{}，{}）：政策范围内费用{}元，基本医保支付{}元，大病保险支付{}元，剩余{}元；医疗救助支付{}元，低于剩余部分的{}（应不少于{}元）。请会同医保局补足医疗救助。",
         pl.col("settlement_id"),
         _who(),
         pl.col("settle_date").cast(pl.Utf8).fill_null("日期不详"),
@@ -717,6 +717,7 @@ def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
         money("serious_paid"),
         money("remaining"),
         money("assistance_paid"),
+        pl.lit(f"{x.assistance_share:.0%}"),
         money("need"),
     )
     out = rows.select(

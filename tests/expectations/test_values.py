@@ -13,19 +13,19 @@ from datetime import date
 
 import polars as pl
 
+from config.rules import ISSUE_SEVERITY
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT
 from expectations import validate
 from tests.expectations.builders import frame
 from tests.expectations.test_sources import village_row
-from tests.transforms.test_normalise import person, staged
-from tests.transforms.test_values import ID, bill
-from transforms.alerts import ISSUE_SEVERITY
-from transforms.normalise import (
+from tests.transforms.bound import (
     normalise_dibao,
     normalise_enrolment,
     normalise_roster,
     normalise_settlement,
 )
+from tests.transforms.test_normalise import person, staged
+from tests.transforms.test_values import ID, bill
 from transforms.privacy import mask_id
 
 MASKED = mask_id(ID)

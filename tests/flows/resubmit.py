@@ -16,7 +16,7 @@ import xlsxwriter
 
 from config.schema import ROSTER
 from flows.readers import RawSheet, read_sheets
-from transforms.headers import locate_table
+from tests.transforms.bound import locate_table
 
 __all__ = ["RawSheet", "locate_table", "read_sheets"]
 
@@ -54,7 +54,7 @@ def resave(src: Path, dst: Path, edit: Edit | None = None) -> Path:
 
 
 def roster_sheet(sheets: list[RawSheet]) -> RawSheet:
-    from transforms.headers import find_roster_sheet
+    from tests.transforms.bound import find_roster_sheet
 
     found = find_roster_sheet(sheets)
     assert isinstance(found, RawSheet)

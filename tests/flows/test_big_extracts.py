@@ -12,6 +12,7 @@ import pytest
 from expectations import run
 from flows.ingest import parse
 from generator import generate
+from tests.transforms.bound import extract_batches
 from transforms import intake, submissions
 from transforms.frames import ISSUE, empty
 
@@ -88,7 +89,7 @@ def _streamed(folder: str, path: Path, batch_rows: int):  # -> (staged, canonica
     digest = submissions.DataDigest()
     digest.add("_read_issues", [empty(ISSUE)])
     staged, canonical = [], []
-    for s, c in intake.extract_batches(folder, stream.batches, stream.layout, 1):
+    for s, c in extract_batches(folder, stream.batches, stream.layout, 1):
         staged.append(s)
         canonical.append(c)
         digest.update(kind, c)

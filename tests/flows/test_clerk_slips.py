@@ -22,8 +22,8 @@ from flows import readers, validation
 from flows.ingest import parse
 from generator import generate
 from tests.flows.resubmit import RawSheet, roster_sheet, write_sheets
+from tests.transforms.bound import locate_table, parse_township_workbook
 from transforms import intake
-from transforms.headers import locate_table
 from transforms.reconcile import reconcile
 
 AS_OF = date(2018, 6, 30)
@@ -149,7 +149,7 @@ def test_any_workbook_with_any_slips_is_read_and_reconciled(
         [slipped if s is roster else s for s in sheets], tmp_path / f"{which}_{path.stem}.xlsx"
     )
 
-    parsed = intake.parse_township_workbook(readers.read_sheets(sent), 1, sent.name)
+    parsed = parse_township_workbook(readers.read_sheets(sent), 1, sent.name)
     rows, explained = accounted(slipped, parsed)
     assert rows <= explained, f"rows not accounted for: {sorted(rows - explained)}"
 

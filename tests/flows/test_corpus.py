@@ -14,21 +14,21 @@ import pytest
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
 from flows.readers import UnreadableFile, read_csv_table, read_sheets
-from transforms import frames
-from transforms.headers import (
-    MissingColumns,
+from tests.transforms.bound import (
     find_roster_sheet,
-    find_village_sheet,
     locate_table,
-    stage,
-    township_from_title,
-)
-from transforms.normalise import (
     normalise_dibao,
     normalise_enrolment,
     normalise_roster,
     normalise_settlement,
     normalise_villages,
+    township_from_title,
+)
+from transforms import frames
+from transforms.headers import (
+    MissingColumns,
+    find_village_sheet,
+    stage,
 )
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from config.settings import load_divisions
 from reports import context
 from tests.transforms import indicator_builders as b
 from transforms import ids
@@ -83,6 +84,7 @@ def hostile_inputs(period: str = "2017") -> ind.IndicatorInputs:
         villages=villages,
         period=period,
         policy=b.test_policy(),
+        divisions=load_divisions(),
         as_of=AS_OF,
         dibao=b.dibao(p),
         enrolment=b.enrolment(p),

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from config.settings import load_policy
 from transforms import identity, ids
 from transforms.frames import DIBAO_ROW, ENROLMENT_ROW, ROSTER_PERSON, SETTLEMENT_ROW, conform
 from transforms.rules import RuleInputs
@@ -133,6 +134,9 @@ def inputs(
         settlements=s,
         as_of=as_of,
         exit_lines={2016: 7365.0, 2017: 7365.0, 2018: 7365.0},
+        housing_deadline=load_policy().housing_deadline,
+        assistance_share=load_policy().medical_assistance_share,
+        assistance_tolerance=load_policy().medical_assistance_tolerance,
         file_names={
             1: "townships/珠玑镇.xlsx",
             7: "claims/js.csv",

@@ -9,15 +9,13 @@ import polars as pl
 import pytest
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES
+from tests.transforms.bound import find_roster_sheet, locate_table, township_from_title
 from transforms.frames import staged_schema
 from transforms.headers import (
     MissingColumns,
-    find_roster_sheet,
     find_village_sheet,
-    locate_table,
     normalise_header,
     stage,
-    township_from_title,
 )
 
 TITLE = "南雄市珠玑镇建档立卡贫困人口花名册（截至2017年6月30日）"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
 import pytest
 
-from config.settings import load_policy
+from config.settings import load_divisions, load_policy
 from tests.transforms import indicator_builders as b
 from transforms import indicators as ind
 
 AS_OF = date(2018, 6, 30)
+RECALL = {"severities": ("高",), "min_problems": 1}
 
 
 def inputs(period: str = "2017", as_of: date = AS_OF, **kw) -> ind.IndicatorInputs:
@@ -21,6 +23,7 @@ def inputs(period: str = "2017", as_of: date = AS_OF, **kw) -> ind.IndicatorInpu
         villages=b.villages(),
         period=period,
         policy=b.test_policy(),
+        divisions=load_divisions(),
         as_of=as_of,
         dibao=b.dibao(p),
         enrolment=b.enrolment(p, year=ind.parse_period(period).year),
@@ -144,7 +147,8 @@ def test_h1_interim_target_per_township() -> None:
     ],
 )
 def test_rating_thresholds(out: float | None, target: float, code: int | None) -> None:
-    assert ind.rating_code(out, target) == code
+    rating = load_policy().assessment
+    assert ind.rating_code(out, target, rating.rating_ok_share, rating.rating_warn_share) == code
 
 
 def test_guarantees(y2017: pl.DataFrame) -> None:
@@ -223,7 +227,10 @@ def test_unit_types_are_canonical() -> None:
 
 def test_targets_file_overrides_the_city_shares() -> None:
     targets = ind.targets_from_frame(
-        pl.DataFrame({"乡镇": ["珠玑", "珠玑镇"], "年度": [2016, 2017], "累计脱贫目标人数": [2, 6]})
+        pl.DataFrame(
+            {"乡镇": ["珠玑", "珠玑镇"], "年度": [2016, 2017], "累计脱贫目标人数": [2, 6]}
+        ),
+        load_divisions(),
     )
     assert targets.rows() == [(b.A, 2016, 2.0), (b.A, 2017, 6.0)]
     year = ind.compute_all(inputs(targets=targets))
@@ -234,8 +241,21 @@ def test_targets_file_overrides_the_city_shares() -> None:
     assert values(h1, "township", b.A)["target_persons_out"] == 4  # 2 + (6 - 2) / 2
     with pytest.raises(ValueError, match="unknown township"):
         ind.targets_from_frame(
-            pl.DataFrame({"township_code": ["1"], "year": [2017], "target": [1]})
+            pl.DataFrame({"township_code": ["1"], "year": [2017], "target": [1]}),
+            load_divisions(),
         )
+
+
+def test_township_targets_set_in_the_policy() -> None:
+    policy = b.test_policy()
+    assert ind.targets_from_policy(policy, load_divisions()) is None  # none set: city shares
+    years = {
+        y: replace(p, township_targets={b.A: 2} if y == 2016 else {b.A: 6})
+        for y, p in policy.years.items()
+    }
+    targets = ind.targets_from_policy(replace(policy, years=years), load_divisions())
+    assert targets is not None
+    assert targets.filter(pl.col("year") <= 2017).rows() == [(b.A, 2016, 2.0), (b.A, 2017, 6.0)]
 
 
 def test_recurring_problems_streak() -> None:
@@ -248,7 +268,7 @@ def test_recurring_problems_streak() -> None:
             "resolved_on": [date(2017, 12, 1), None, None, None],
         }
     )
-    rec = ind.recurring_problems(f, "2018H1", date(2018, 6, 30))
+    rec = ind.recurring_problems(f, "2018H1", date(2018, 6, 30), **RECALL)
     got = {r["village_key"]: (r["streak"], r["dates"]) for r in rec.iter_rows(named=True)}
     # 珠玑村: one R01 open at 2017-06-30, another at 2018-06-30, none at 2017-12-31 → streak 1.
     assert got["珠玑村"] == (1, [date(2018, 6, 30)])
@@ -257,11 +277,15 @@ def test_recurring_problems_streak() -> None:
     f2 = f.with_columns(resolved_on=pl.lit(None, pl.Date))
     rec2 = {
         r["village_key"]: r["streak"]
-        for r in ind.recurring_problems(f2, "2018H1", date(2018, 6, 30)).iter_rows(named=True)
+        for r in ind.recurring_problems(f2, "2018H1", date(2018, 6, 30), **RECALL).iter_rows(
+            named=True
+        )
     }
     assert rec2["珠玑村"] == 3  # 2018-06-30, 2017-12-31, 2017-06-30
-    assert ind.recall_route("东莞市") == "向派出单位扶贫办发送召回建议"
-    assert ind.recall_route("南雄市直") == ind.recall_route("驻镇帮扶工作组") == "直接召回"
+    direct = load_policy().assessment.direct_recall_unit_types
+    assert ind.recall_route("东莞市", direct) == "向派出单位扶贫办发送召回建议"
+    assert ind.recall_route("南雄市直", direct) == ind.recall_route("驻镇帮扶工作组", direct)
+    assert ind.recall_route("南雄市直", direct) == "直接召回"
 
 
 def test_periods() -> None:

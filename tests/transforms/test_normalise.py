@@ -10,15 +10,15 @@ import polars as pl
 import pytest
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
-from transforms import frames, ids
-from transforms.normalise import (
-    canonical_id_mask,
+from tests.transforms.bound import (
     normalise_dibao,
     normalise_enrolment,
     normalise_roster,
     normalise_settlement,
     normalise_villages,
 )
+from transforms import frames, ids
+from transforms.normalise import canonical_id_mask
 from transforms.privacy import mask_id
 
 HEAD = ids.make_id("440282", date(1962, 3, 14), 131)

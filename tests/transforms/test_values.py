@@ -11,15 +11,15 @@ import polars as pl
 import pytest
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT
-from config.settings import ValueLimits, value_limits
-from tests.transforms.test_normalise import person, staged
-from transforms import ids
-from transforms.normalise import (
+from config.settings import POLICY_TOML, ValueLimits, load_policy, value_limits
+from tests.transforms.bound import (
     normalise_dibao,
     normalise_enrolment,
     normalise_roster,
     normalise_settlement,
 )
+from tests.transforms.test_normalise import person, staged
+from transforms import ids
 from transforms.rules import RuleInputs, r13_medical_subsidy_short
 from transforms.values import amount_as_written
 
@@ -113,8 +113,12 @@ def test_settlement_amounts_that_cannot_be_right_are_left_out_and_kept_as_writte
 
 def test_ceilings_come_from_the_policy_file(tmp_path, monkeypatch) -> None:
     policy = tmp_path / "policy.toml"
+    ours = POLICY_TOML.read_text(encoding="utf-8")
+    values = ours[ours.index("[values]") : ours.index("\n[years.")]
     policy.write_text(
-        "[values]\nsettlement_max = 500\nearliest_date = 1950-01-01\nyears_ahead = 2\n",
+        ours.replace(
+            values, "[values]\nsettlement_max = 500\nearliest_date = 1950-01-01\nyears_ahead = 2\n"
+        ),
         encoding="utf-8",
     )
     monkeypatch.setenv("FUPIN_POLICY_FILE", str(policy))
@@ -125,7 +129,7 @@ def test_ceilings_come_from_the_policy_file(tmp_path, monkeypatch) -> None:
         2,
     )
     assert limits.income_max == ValueLimits().income_max  # unset: the default
-    out = normalise_settlement(staged(SETTLEMENT, [bill("S1")]), read_on=READ_ON)
+    out = normalise_settlement(staged(SETTLEMENT, [bill("S1")]), limits=limits, read_on=READ_ON)
     assert out["total_cost"].to_list() == [None] and out["eligible_cost"].to_list() == [None]
     assert out["basic_paid"].to_list() == [500.0]
 
@@ -207,6 +211,9 @@ def _r13(bills: list[dict[str, str | None]]) -> list[str]:
         settlements=settlements.with_columns(identity=pl.col("id_norm")),
         as_of=date(2018, 6, 30),
         exit_lines={2016: 7365.0},
+        housing_deadline=load_policy().housing_deadline,
+        assistance_share=load_policy().medical_assistance_share,
+        assistance_tolerance=load_policy().medical_assistance_tolerance,
     )
     return sorted(r13_medical_subsidy_short(x)["key"].to_list())
 

@@ -165,6 +165,7 @@ def _read(conn: sa.Connection, sql: str, **params: object) -> pl.DataFrame:
 def _cited_rows(conn: sa.Connection, source: str, file_ids: list[int]) -> pl.DataFrame:
     """The rows issues of `source` cite, with what their keys need: the roster from its
     staged rows (rows of another township were never loaded), the rest from their tables."""
+    from config.settings import load_divisions, value_limits
     from transforms.normalise import normalise_roster
 
     if source == "roster":
@@ -175,7 +176,12 @@ def _cited_rows(conn: sa.Connection, source: str, file_ids: list[int]) -> pl.Dat
                 {"f": file_id},
             ).scalar()
             if data is not None:
-                roster = normalise_roster(pl.read_parquet(io.BytesIO(data)), None)
+                roster = normalise_roster(
+                    pl.read_parquet(io.BytesIO(data)),
+                    None,
+                    divisions=load_divisions(),
+                    limits=value_limits(),
+                )
                 parts.append(roster.select("file_id", "sheet", "row_no", "id_norm", "name"))
         return pl.concat(parts) if parts else pl.DataFrame()
     table, columns = _CITED[source]

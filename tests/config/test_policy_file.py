@@ -1,0 +1,121 @@
+"""Every key of config/policy.toml is read into the Policy, and no other key is accepted."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.settings import POLICY_TOML, load_policy, load_settings, value_limits
+
+
+def _leaves(table: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key)
+
+
+def _changed(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value * 2 + 1
+    if isinstance(value, list):
+        return [*value, "中"]
+    if isinstance(value, str):
+        return (date.fromisoformat(value).replace(year=2000)).isoformat()
+    raise TypeError(value)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def _write(data: dict[str, Any], path: Path) -> Path:
+    """A TOML file of `data` (tables of scalars, nested tables as [a.b])."""
+    lines: list[str] = []
+
+    def table(name: str, t: dict[str, Any]) -> None:
+        lines.append(f"[{name}]")
+        subs = []
+        for k, v in t.items():
+            if isinstance(v, dict):
+                subs.append((k, v))
+            else:
+                lines.append(f'"{k}" = {_toml(v)}')
+        for k, v in subs:
+            table(f"{name}.{k}", v)
+
+    for name, t in data.items():
+        table(name, t)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+OURS = tomllib.loads(POLICY_TOML.read_text(encoding="utf-8"))
+LEAVES = list(_leaves(OURS))
+
+
+def test_the_writer_round_trips(tmp_path: Path) -> None:
+    assert load_policy(_write(OURS, tmp_path / "p.toml")) == load_policy(POLICY_TOML)
+
+
+@pytest.mark.parametrize("leaf", LEAVES, ids=".".join)
+def test_every_key_is_read_into_the_policy(leaf: tuple[str, ...], tmp_path: Path) -> None:
+    data = tomllib.loads(POLICY_TOML.read_text(encoding="utf-8"))
+    t = data
+    for k in leaf[:-1]:
+        t = t[k]
+    t[leaf[-1]] = _changed(t[leaf[-1]])
+    assert load_policy(_write(data, tmp_path / "p.toml")) != load_policy(POLICY_TOML), leaf
+
+
+@pytest.mark.parametrize("section", [*OURS, "years.2017"])
+def test_an_unknown_key_is_refused(section: str, tmp_path: Path) -> None:
+    data = tomllib.loads(POLICY_TOML.read_text(encoding="utf-8"))
+    t = data
+    for k in section.split("."):
+        t = t[k]
+    if section == "support_units":
+        pytest.skip("any support-unit type is a key of its own")
+    if section == "years":
+        data["years"]["2021"] = {"exit_lin": 1}
+    else:
+        t["no_such_key"] = 1
+    with pytest.raises((ValueError, KeyError)):
+        load_policy(_write(data, tmp_path / "p.toml"))
+
+
+def test_an_unknown_section_is_refused(tmp_path: Path) -> None:
+    data = {**OURS, "asessment": {"toilet_rate_line": 90.0}}
+    with pytest.raises(ValueError, match="asessment"):
+        load_policy(_write(data, tmp_path / "p.toml"))
+
+
+def test_one_resolution_of_the_policy_file(tmp_path: Path, monkeypatch) -> None:
+    data = tomllib.loads(POLICY_TOML.read_text(encoding="utf-8"))
+    data["city"]["overdue_days"] = 45
+    data["values"]["income_max"] = 50_000
+    path = _write(data, tmp_path / "p.toml")
+    monkeypatch.setenv("FUPIN_POLICY_FILE", str(path))
+    assert load_settings().policy_file == path
+    assert load_policy().overdue_days == 45  # no path: FUPIN_POLICY_FILE
+    assert value_limits().income_max == 50_000
+    assert load_policy(POLICY_TOML).overdue_days == 30  # a path wins
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('"overdue_days" = 45', '"overdue_days" = 46'),
+        encoding="utf-8",
+    )
+    assert load_policy().overdue_days == 46  # an edited file is read again
