@@ -31,7 +31,7 @@ from transforms.quality import overall, score_findings, score_issues, suggestion
 
 def run(scale: float, seed: int, as_of: date, workdir: Path) -> dict:
     from config.settings import load_divisions
-    from flows.nightly import nightly
+    from flows.nightly import run_nightly
     from generator import generate
     from transforms.exports import issues_export
     from warehouse import db
@@ -42,7 +42,9 @@ def run(scale: float, seed: int, as_of: date, workdir: Path) -> dict:
     timings["generate_s"] = time.perf_counter() - t
     url = f"sqlite:///{workdir / 'fupin.db'}"
     t = time.perf_counter()
-    result = nightly(str(workdir / "gen" / "inbox"), as_of.isoformat(), url, str(workdir / "home"))
+    result = run_nightly(
+        str(workdir / "gen" / "inbox"), as_of.isoformat(), url, str(workdir / "home")
+    )
     timings["nightly_s"] = time.perf_counter() - t
 
     engine = db.connect(url)

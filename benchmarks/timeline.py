@@ -49,13 +49,13 @@ def run_night(
     timeline: Path, night: dict[str, Any], inbox: Path, url: str, home: Path
 ) -> dict[str, Any]:
     """Deliver one night's files into the live inbox, run the nightly flow, score it."""
-    from flows.nightly import nightly
+    from flows.nightly import run_nightly
     from generator.timeline import deliver
     from warehouse import db
 
     deliver(timeline, night["night"], inbox)
     started = time.perf_counter()
-    result = nightly(str(inbox), night["as_of"], url, str(home), send=False)
+    result = run_nightly(str(inbox), night["as_of"], url, str(home), send=False)
     seconds = time.perf_counter() - started
 
     engine = db.connect(url)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import os
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
@@ -57,11 +60,33 @@ def policy_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get("FUPIN_POLICY_FILE") or POLICY_TOML)
 
 
+# The warehouse and home a caller in this process chose (`using_settings`), ahead of the
+# environment: how a flow learns them without a parameter Prefect would store and show.
+_CHOSEN: ContextVar[tuple[str | None, Path | None]] = ContextVar(
+    "fupin_settings", default=(None, None)
+)
+
+
+@contextmanager
+def using_settings(
+    database_url: str | None = None, home: str | Path | None = None
+) -> Iterator[None]:
+    """Within the block, `load_settings()` answers this warehouse and home (None: as before)."""
+    token = _CHOSEN.set((database_url, Path(home) if home else None))
+    try:
+        yield
+    finally:
+        _CHOSEN.reset(token)
+
+
 def load_settings(database_url: str | None = None, home: str | Path | None = None) -> Settings:
-    """Settings from the environment; explicit arguments (the CLI's --db) win."""
-    home_path = Path(home or os.environ.get("FUPIN_HOME", "./var")).resolve()
+    """Settings from the environment; explicit arguments (the CLI's --db) win, then what
+    `using_settings` chose."""
+    chosen_url, chosen_home = _CHOSEN.get()
+    home_path = Path(home or chosen_home or os.environ.get("FUPIN_HOME", "./var")).resolve()
     url = (
         database_url
+        or chosen_url
         or os.environ.get("FUPIN_DATABASE_URL")
         or f"sqlite:///{home_path / 'fupin.db'}"
     )

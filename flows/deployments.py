@@ -35,6 +35,7 @@ from flows.notify import (
     failure_reason,
     notify_office_of_failure,
 )
+from reports import ReportFormat
 from warehouse import db
 
 __all__ = [
@@ -81,7 +82,7 @@ def scheduled_nightly(
     inbox: str,
     as_of: str | None = None,
     send: bool = True,
-    formats: list[str] | None = None,
+    formats: list[ReportFormat] | None = None,
 ) -> dict[str, Any]:
     """The nightly reconciliation as the schedule runs it: dated today in Asia/Shanghai
     (whatever the server's clock zone), holding the warehouse's run lock from start to
@@ -98,14 +99,7 @@ def scheduled_nightly(
 
     try:
         with db.run_lock(engine, exclusive=True, on_wait=waiting):
-            return nightly.fn(
-                inbox,
-                as_of or shanghai_today().isoformat(),
-                None,
-                None,
-                send,
-                formats,
-            )
+            return nightly.fn(inbox, as_of or shanghai_today().isoformat(), send, formats)
     finally:
         engine.dispose()
 

@@ -20,9 +20,10 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from config.settings import Resources, Settings, load_resources, load_settings
+from config.settings import Resources, Settings, load_resources, load_settings, using_settings
 from flows.ingest import FileOutcome, ingest_inbox
 from flows.report import build_report, compute_indicators
+from reports import ReportFormat
 from transforms.indicators import period_of
 from transforms.reconcile import Reconciled, reconcile
 from transforms.rules import ENROLMENT_READ
@@ -297,24 +298,37 @@ def _peak_mb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)  # KiB on Linux
 
 
-@flow(name="nightly-reconciliation", log_prints=False)
-def nightly(
+def run_nightly(
     inbox: str,
     as_of: str | None = None,
     database_url: str | None = None,
     home: str | None = None,
     send: bool = True,
-    formats: list[str] | None = None,
+    formats: list[ReportFormat] | None = None,
+) -> dict[str, Any]:
+    """The nightly flow on this warehouse and home (default: the environment's), which it
+    learns from `using_settings`, not from a parameter shown on the run page."""
+    with using_settings(database_url, home):
+        return nightly(inbox, as_of, send=send, formats=formats)
+
+
+@flow(name="nightly-reconciliation", log_prints=False)
+def nightly(
+    inbox: str,
+    as_of: str | None = None,
+    send: bool = True,
+    formats: list[ReportFormat] | None = None,
 ) -> dict[str, Any]:
     """Ingest everything new in `inbox`, validate, reconcile, update life cycles, report,
     then alert the townships (`send=False` leaves alerts to a separate `fupin alerts`).
+    The warehouse and FUPIN_HOME come from the environment (or `run_nightly`).
 
     The run's assessment and accountability reports are rendered in `formats` (default
     HTML only; PDF takes tens of seconds and is for on-demand runs and the demo)."""
     formats = formats or ["html"]
     log = _logger()
     started = time.perf_counter()
-    settings = load_settings(database_url, home)
+    settings = load_settings()
     res = load_resources(settings)  # one policy for the whole run: findings, indicators, reports
     day = date.fromisoformat(as_of) if as_of else date.today()
     inbox_path = Path(inbox).resolve()

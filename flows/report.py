@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import polars as pl
 from prefect import flow
@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from config.private import private_dir
 from config.settings import Divisions, Policy, Resources, load_divisions, load_policy
-from reports import KINDS, render
+from reports import KINDS, ReportFormat, ReportKind, render
 from reports import context as ctx
 from transforms import indicators as ind
 from warehouse import db
@@ -313,8 +313,6 @@ def _formats(formats: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(f.strip().lower() for f in formats if f.strip()) or ("html",)
 
 
-ReportKind = Literal["assessment", "accountability"]
-ReportFormat = Literal["html", "pdf", "xlsx"]
 # 2018H1, 2018H2 or 2018: the run form shows the pattern and refuses anything else.
 Period = Annotated[str, Field(pattern=r"^20\d\d(H[12])?$", examples=["2018H1", "2018"])]
 FORMAT_ZH = {"html": "网页（HTML）", "pdf": "PDF", "xlsx": "Excel"}

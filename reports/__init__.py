@@ -2,20 +2,23 @@
 
 `render(kind, data, formats, out_dir)` takes the plain data of `reports.context` and writes
 `<kind>_<period>_<scope>.html|pdf|xlsx`.  Every string of the data is scrubbed of ID numbers,
-mobile numbers and secrets first (`transforms.privacy.scrub_data`); HTML is autoescaped; XLSX text never becomes a formula.  Same data, same bytes (HTML and
+mobile numbers and secrets first (`transforms.privacy.scrub_data`); HTML is autoescaped;
+XLSX text never becomes a formula.  Same data, same bytes (HTML and
 XLSX; a PDF carries its engine's creation time).  Files are 0600 (`config.private`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from config.private import open_private, private_dir, private_file
 from transforms.privacy import scrub_data
 
-KINDS = ("assessment", "accountability")
-FORMATS = ("html", "pdf", "xlsx")
+ReportKind = Literal["assessment", "accountability"]
+ReportFormat = Literal["html", "pdf", "xlsx"]
+KINDS: tuple[ReportKind, ...] = get_args(ReportKind)
+FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
 
 
 def render(

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.nightly import nightly
+from flows.nightly import run_nightly
 from generator.timeline import deliver, generate_timeline
 from warehouse import db
 
@@ -60,7 +60,7 @@ def test_incremental_nights_equal_nights_from_scratch(
             if night is not None:
                 deliver(timeline, night, folder / "inbox")
             monkeypatch.setenv("FUPIN_ROW_CACHE", "on" if name == "incremental" else "off")
-            nightly(str(folder / "inbox"), as_of, urls[name], str(folder / "home"), send=False)
+            run_nightly(str(folder / "inbox"), as_of, urls[name], str(folder / "home"), send=False)
         a, b = _outcome(urls["incremental"]), _outcome(urls["scratch"])
         for what in a:
             assert a[what].equals(b[what]), f"seed {seed}, night {as_of}: {what} differs"

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from config.schema import ENROLMENT
-from flows.nightly import nightly
+from flows.nightly import run_nightly
 from flows.readers import read_csv_table
 from generator import generate
 from warehouse import db
@@ -47,7 +47,7 @@ def test_resolved_then_reopened_with_history(harness, tmp_path):
     url = f"sqlite:///{tmp_path / 'fupin.db'}"
 
     def run(day: str) -> None:
-        nightly(str(inbox), day, url, str(tmp_path / "home"), send=False)
+        run_nightly(str(inbox), day, url, str(tmp_path / "home"), send=False)
 
     run("2018-06-30")
     engine = db.connect(url)

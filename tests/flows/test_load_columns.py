@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from config.settings import load_divisions, load_policy
-from flows.nightly import KINDS, load_in_force, nightly
+from flows.nightly import KINDS, load_in_force, run_nightly
 from flows.report import compute_indicators
 from generator.core import generate
 from generator.params import SINGLE_NIGHT
@@ -26,7 +26,9 @@ def test_narrow_enrolment_gives_the_same_findings_and_indicators(harness, tmp_pa
     seed = random.SystemRandom().randrange(1, 1_000_000)
     generate(tmp_path / "world", scale=0.02, seed=seed)
     url = f"sqlite:///{tmp_path / 'fupin.db'}"
-    nightly(str(tmp_path / "world" / "inbox"), SINGLE_NIGHT.isoformat(), url, str(tmp_path / "h"))
+    run_nightly(
+        str(tmp_path / "world" / "inbox"), SINGLE_NIGHT.isoformat(), url, str(tmp_path / "h")
+    )
     engine = db.connect(url)
     try:
         narrow, names = load_in_force(engine)

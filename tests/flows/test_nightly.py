@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.nightly import nightly
+from flows.nightly import run_nightly
 from generator import generate
 from warehouse import db
 
@@ -42,7 +42,7 @@ def _state(url: str) -> dict[str, pl.DataFrame]:
 
 
 def _run(inbox: Path, url: str, home: Path) -> dict:
-    return nightly(str(inbox / "inbox"), AS_OF.isoformat(), url, str(home))
+    return run_nightly(str(inbox / "inbox"), AS_OF.isoformat(), url, str(home))
 
 
 def _artifact_mentions(*texts: str) -> bool:

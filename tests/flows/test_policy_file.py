@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from config.settings import POLICY_TOML, load_policy
-from flows.nightly import nightly
+from flows.nightly import run_nightly
 from flows.snapshot import create_snapshot
 from generator import generate
 from warehouse import db
@@ -51,7 +51,7 @@ def test_a_changed_policy_file_is_the_policy_of_every_step(
     harness, small_inbox: Path, changed_policy: Path, tmp_path: Path, db_url: str
 ) -> None:
     home = tmp_path / "home"
-    nightly(str(small_inbox / "inbox"), AS_OF.isoformat(), db_url, str(home), send=False)
+    run_nightly(str(small_inbox / "inbox"), AS_OF.isoformat(), db_url, str(home), send=False)
     engine = db.connect(db_url)
 
     # Findings: R10 judges exits against the changed line, and says so.

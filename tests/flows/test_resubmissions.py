@@ -16,7 +16,7 @@ from config.schema import ROSTER
 from config.settings import load_divisions
 from flows.alerts import run_alerts
 from flows.export import export
-from flows.nightly import nightly
+from flows.nightly import run_nightly
 from flows.submissions import release
 from generator import generate
 from tests.flows import resubmit
@@ -49,7 +49,7 @@ class Office:
         self.channels = channels
 
     def night(self, day: date) -> dict:
-        return nightly(str(self.inbox), day.isoformat(), self.url, str(self.home), send=False)
+        return run_nightly(str(self.inbox), day.isoformat(), self.url, str(self.home), send=False)
 
     def exports(self) -> dict[str, pl.DataFrame]:
         out = {}

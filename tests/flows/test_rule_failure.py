@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from flows.cli import _print_run
-from flows.nightly import nightly
+from flows.nightly import run_nightly
 from generator import generate
 from transforms import rules
 from warehouse import db
@@ -29,7 +29,7 @@ def test_a_failing_rule_leaves_its_findings_and_the_others_land(
     harness, world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     url = f"sqlite:///{tmp_path / 'fupin.db'}"
-    first = nightly(str(world), NIGHT1.isoformat(), url, str(tmp_path), send=False)
+    first = run_nightly(str(world), NIGHT1.isoformat(), url, str(tmp_path), send=False)
     assert not first["needs_attention"]
     before = db.read_frame(db.connect(url), "finding")
     r01 = before.filter(pl.col("rule") == "R01")
@@ -42,7 +42,7 @@ def test_a_failing_rule_leaves_its_findings_and_the_others_land(
     # tonight another rule finds nothing at all: its open findings resolve as usual
     busiest = before.filter(pl.col("rule") != "R01").group_by("rule").len().sort("len")["rule"][-1]
     monkeypatch.setitem(rules.RULE_FUNCTIONS, busiest, lambda x: rules.empty(rules.FINDING))
-    second = nightly(str(world), NIGHT2.isoformat(), url, str(tmp_path), send=False)
+    second = run_nightly(str(world), NIGHT2.isoformat(), url, str(tmp_path), send=False)
 
     assert second["needs_attention"]
     assert list(second["findings"]["rules_failed"]) == ["R01"]

@@ -267,7 +267,7 @@ def test_verify_and_list_without_a_snapshot(warehouse, tmp_path: Path, capsys) -
 def test_snapshot_after_nightly_runs_then_a_changed_inbox(harness, tmp_path: Path) -> None:
     """Nightly on a generated year-end, snapshot 2017 (HTML, PDF, XLSX), a second nightly on
     another generated Nanxiong, then `fupin report` for 2017 gives the archived bytes."""
-    from flows.nightly import nightly
+    from flows.nightly import run_nightly
     from flows.submissions import release
     from generator import generate
 
@@ -276,7 +276,7 @@ def test_snapshot_after_nightly_runs_then_a_changed_inbox(harness, tmp_path: Pat
     generate(tmp_path / "first", scale=0.01, seed=11, as_of=date(2017, 12, 31))
     generate(tmp_path / "second", scale=0.01, seed=12, as_of=date(2017, 12, 31))
 
-    first = nightly(str(tmp_path / "first" / "inbox"), "2017-12-31", url, str(home), send=False)
+    first = run_nightly(str(tmp_path / "first" / "inbox"), "2017-12-31", url, str(home), send=False)
     assert first["files"]["accepted"] >= 21
     made = create_snapshot(2017, url, home)
     folder = home / "archive" / "2017"
@@ -289,14 +289,18 @@ def test_snapshot_after_nightly_runs_then_a_changed_inbox(harness, tmp_path: Pat
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["note"] == ""  # frozen from the 12-31 run itself
 
-    second = nightly(str(tmp_path / "second" / "inbox"), "2018-01-15", url, str(home), send=False)
+    second = run_nightly(
+        str(tmp_path / "second" / "inbox"), "2018-01-15", url, str(home), send=False
+    )
     # another Nanxiong: every roster and the 低保 roll would replace every person in force, so
     # they wait for the office; released, the next night puts them in force
     held = [o for o in second["outcomes"] if o["status"] == "held"]
     assert len(held) >= 19 and second["needs_attention"]
     for o in held:
         release(str(o["file_id"]), "测试：换用另一个南雄市", url)
-    third = nightly(str(tmp_path / "second" / "inbox"), "2018-01-15", url, str(home), send=False)
+    third = run_nightly(
+        str(tmp_path / "second" / "inbox"), "2018-01-15", url, str(home), send=False
+    )
     assert not third["needs_attention"]
     assert (
         db.current(db.connect(url), "roster")["file_id"].is_in([o["file_id"] for o in held]).all()

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from flows.export import export
-from flows.nightly import nightly
+from flows.nightly import run_nightly
 from generator import generate
 from warehouse import db
 
@@ -54,7 +54,7 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def night(harness, inbox, tmp_path_factory: pytest.TempPathFactory) -> dict:
     home = tmp_path_factory.mktemp("home")
     url = f"sqlite:///{home / 'fupin.db'}"
-    result = nightly(str(inbox[0]), AS_OF.isoformat(), url, str(home))
+    result = run_nightly(str(inbox[0]), AS_OF.isoformat(), url, str(home))
     return {"result": result, "url": url, "home": home}
 
 
