@@ -68,6 +68,7 @@ from warehouse.queries import (
     current,
     failed_runs_since,
     finished_run_exists,
+    first_row,
     in_force_select,
     insured_in,
     latest_finished_run,
@@ -83,7 +84,6 @@ from warehouse.queries import (
     submissions_put_in_force,
     with_identity,
 )
-from warehouse.queries import utc as _utc
 
 __all__ = [
     "CURRENT_KINDS",
@@ -379,11 +379,7 @@ def abandon_dead_runs(bind: Bind, found_by: int | None = None) -> list[int]:
 
 def file_by_sha(bind: Bind, sha256: str) -> dict[str, Any] | None:
     files = models.table("source_file")
-    with connection(bind) as conn:
-        row = conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().first()
-    if row is None:
-        return None
-    return {k: _utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+    return first_row(bind, select(files).where(files.c.sha256 == sha256))
 
 
 def record_file(bind: Bind, **cols: Any) -> int:

@@ -52,6 +52,15 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def first_row(bind: Bind, stmt: Select[Any]) -> dict[str, Any] | None:
+    """The first row of `stmt` as a dict, timestamps in UTC; None when there is none."""
+    with connection(bind) as conn:
+        row = conn.execute(stmt).mappings().first()
+    if row is None:
+        return None
+    return {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
 # --- data in force --------------------------------------------------------------------------
 
 CURRENT_KINDS = ("roster", "village", "household", "dibao", "enrolment", "settlement")
@@ -315,11 +324,7 @@ def lifecycle_since(bind: Bind, table: str, since: date) -> pl.DataFrame:
 def snapshot_of(bind: Bind, year: int) -> dict[str, Any] | None:
     """The `snapshot` row of `year`, or None when the year has not been frozen."""
     snap = models.table("snapshot")
-    with connection(bind) as conn:
-        row = conn.execute(select(snap).where(snap.c.year == year)).mappings().first()
-    if row is None:
-        return None
-    return {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+    return first_row(bind, select(snap).where(snap.c.year == year))
 
 
 def snapshots(bind: Bind) -> pl.DataFrame:

@@ -143,14 +143,8 @@ def test_a_nightly_that_fails_mid_way_names_its_run_and_its_log(
     engine.dispose()
 
 
-def test_a_pdf_report_without_any_cjk_font_is_refused(capsys, clean_env: Path, monkeypatch) -> None:
-    """No PDF of empty boxes: with no CJK font anywhere, `fupin report --format pdf` stops
-    before any work with a message saying what to install (exit 2)."""
-    from reports import fonts
-
-    url = f"sqlite:///{clean_env / 'fupin.db'}"
-    db.upgrade(url)
-    engine = db.connect(url)
+def _a_finished_nightly(engine) -> None:
+    """A warehouse that reports can be built from (the run row a nightly leaves)."""
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -159,6 +153,17 @@ def test_a_pdf_report_without_any_cjk_font_is_refused(capsys, clean_env: Path, m
                 "'succeeded')"
             )
         )
+
+
+def test_a_pdf_report_without_any_cjk_font_is_refused(capsys, clean_env: Path, monkeypatch) -> None:
+    """No PDF of empty boxes: with no CJK font anywhere, `fupin report --format pdf` stops
+    before any work with a message saying what to install (exit 2)."""
+    from reports import fonts
+
+    url = f"sqlite:///{clean_env / 'fupin.db'}"
+    db.upgrade(url)
+    engine = db.connect(url)
+    _a_finished_nightly(engine)
     engine.dispose()
     monkeypatch.setattr(fonts, "cjk_font", lambda: None)
     out = clean_env / "out"
@@ -190,14 +195,7 @@ def test_read_only_commands_never_migrate(capsys, clean_env: Path, argv: list[st
     url = f"sqlite:///{clean_env / 'fupin.db'}"
     db.upgrade(url, "0005")
     engine = db.connect(url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO run (flow, as_of, started_at, finished_at, status) VALUES "
-                "('nightly', '2018-06-30', '2018-06-30 02:00:00', '2018-06-30 02:10:00', "
-                "'succeeded')"
-            )
-        )
+    _a_finished_nightly(engine)
     code, err = _run(capsys, "--db", url, *argv)
     assert code == 2
     assert "0005" in err and "fupin db upgrade" in err
