@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from config.private import private_dir, private_file
 from config.settings import Divisions, load_divisions, load_policy, load_settings
+from flows import channel_secrets
 from transforms import alerts as A
 from transforms.privacy import safe_text, scrub_error
 from warehouse import db
@@ -77,7 +78,11 @@ def load_channels(path: Path, divisions: Divisions | None = None) -> Channels:
         if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
             raise AlertsConfigError(f'{path}：{where} 应为 Apprise 地址列表，如 ["mailto://…"]。')
         for n, url in enumerate(value, 1):
-            if apprise.Apprise.instantiate(url) is None:
+            # An address kept whole in a Secret block is checked when it is sent (and by
+            # doctor); one with a reference inside is checked with a placeholder there.
+            if channel_secrets.is_whole_reference(url):
+                continue
+            if apprise.Apprise.instantiate(channel_secrets.placeholder_form(url)) is None:
                 scheme = url.split("://", 1)[0] if "://" in url else "?"
                 raise AlertsConfigError(
                     f"{path}：{where} 第{n}个地址（{scheme}://…）无法识别，请对照文件中的示例检查。"
@@ -103,8 +108,14 @@ def load_channels(path: Path, divisions: Divisions | None = None) -> Channels:
 
 def channel_label(url: str) -> str:
     """How a channel is recorded: Apprise's privacy form without options, plus a short hash
-    of the full URL so two bots whose secrets are hidden alike stay apart."""
-    plugin = apprise.Apprise.instantiate(url)
+    of the full URL so two bots whose secrets are hidden alike stay apart.  An address that
+    refers to Prefect Secret blocks is labelled as written (the reference, never the value),
+    so rotating a password in Prefect does not make the channel a new one."""
+    names = channel_secrets.references(url)
+    if channel_secrets.is_whole_reference(url):
+        digest = hashlib.sha256(url.strip().encode("utf-8")).hexdigest()[:8]
+        return f"prefect-secret://{names[0]} #{digest}"
+    plugin = apprise.Apprise.instantiate(channel_secrets.placeholder_form(url))
     shown = plugin.url(privacy=True) if plugin is not None else url.split("://", 1)[0] + "://"
     parts = urlsplit(shown)
     shown = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -112,7 +123,12 @@ def channel_label(url: str) -> str:
 
 
 def supports_attachments(url: str) -> bool:
-    plugin = apprise.Apprise.instantiate(url)
+    if channel_secrets.is_whole_reference(url):
+        try:  # the scheme itself is in the block
+            url, _ = channel_secrets.resolve(url)
+        except channel_secrets.SecretUnavailable:
+            return False  # delivery will fail and say why
+    plugin = apprise.Apprise.instantiate(channel_secrets.placeholder_form(url))
     return bool(plugin is not None and getattr(plugin, "attachment_support", False))
 
 
@@ -134,8 +150,13 @@ def deliver(
     attempts: int = ATTEMPTS,
     retry_delay_seconds: float = RETRY_DELAY_SECONDS,
 ) -> Delivery:
-    """Send one message to one Apprise URL, trying `attempts` times; never raises."""
+    """Send one message to one Apprise URL, trying `attempts` times; never raises.  Secret
+    block references in the URL are resolved here, and their values kept out of the error."""
     label = channel_label(url)
+    try:
+        url, secrets = channel_secrets.resolve(url)
+    except channel_secrets.SecretUnavailable as exc:
+        return Delivery(label, "failed", 0, str(exc), datetime.now(UTC))
     sender = apprise.Apprise()
     if not sender.add(url):
         return Delivery(label, "failed", 0, "渠道地址无法识别", datetime.now(UTC))
@@ -156,6 +177,7 @@ def deliver(
             error = f"{type(exc).__name__}: {exc}"
         if attempt < attempts:
             time.sleep(retry_delay_seconds)
+    error = channel_secrets.hide(error, secrets) or error
     return Delivery(label, "failed", attempts, scrub_error(error), datetime.now(UTC))
 
 

@@ -21,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from config.settings import Settings
+from flows import channel_secrets
 
 Status = Literal["pass", "warn", "fail"]
 SHOWN = {"pass": "通过", "warn": "注意", "fail": "未通过"}
@@ -179,7 +180,11 @@ def chromium() -> Check:
     )
 
 
-def channels(settings: Settings) -> Check:
+def channels(settings: Settings, fetch: channel_secrets.Fetch | None = None) -> Check:
+    """The channel file parses, every Prefect Secret block it refers to can be read (and an
+    address kept whole in one is a known Apprise address), and which units it leaves out."""
+    import apprise
+
     from config.settings import load_divisions
     from flows.alerts import AlertsConfigError, load_channels
 
@@ -194,6 +199,33 @@ def channels(settings: Settings) -> Check:
             str(exc),
             "参照 config/channels.toml 的示例更正，或用 FUPIN_CHANNELS_FILE 指定。",
         )
+    every = [*found.office, *(u for urls in found.townships.values() for u in urls)]
+    blocks = list(dict.fromkeys(n for u in every for n in channel_secrets.references(u)))
+    unreadable, unknown = [], []
+    for url in every:
+        if not channel_secrets.references(url):
+            continue
+        try:
+            real, _ = channel_secrets.resolve(url, fetch or channel_secrets.prefect_secret)
+        except channel_secrets.SecretUnavailable as exc:
+            unreadable.append(exc.name)
+            continue
+        if apprise.Apprise.instantiate(real) is None:
+            unknown.extend(channel_secrets.references(url))
+    if unreadable or unknown:
+        said = []
+        if unreadable:
+            said.append("无法读取的密钥块：" + "、".join(dict.fromkeys(unreadable)))
+        if unknown:
+            said.append("取值不是可识别的 Apprise 地址：" + "、".join(dict.fromkeys(unknown)))
+        return Check(
+            name,
+            "fail",
+            "；".join(said),
+            "在 Prefect 界面 Blocks 页或用 `prefect block create secret` 创建/更正这些 Secret 块"
+            "（名称须与渠道文件中 {{ prefect.blocks.secret.名称 }} 一致），"
+            "并确认 PREFECT_API_URL 指向保存它们的 Prefect 服务器。",
+        )
     missing = [divisions.short_name(c) for c in divisions.townships if not found.townships.get(c)]
     covered = len(divisions.townships) - len(missing)
     where = f"{settings.channels_file}：{covered} 个镇（街道）已配置，市扶贫办 {len(found.office)} 个渠道"
@@ -207,6 +239,8 @@ def channels(settings: Settings) -> Check:
             f"{where}；未配置：{lacking}",
             "未配置渠道的单位收不到预警（整改清单仍写入 reports/alerts）；请在渠道文件中补上。",
         )
+    if blocks:
+        where += f"；引用 Prefect 密钥块 {len(blocks)} 个，均可读取"
     return Check(name, "pass", where)
 
 
