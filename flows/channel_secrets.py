@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 REFERENCE = re.compile(r"\{\{\s*prefect\.blocks\.secret\.([a-z0-9][a-z0-9-]*)\s*\}\}")
 PLACEHOLDER = "secret"
@@ -54,7 +55,8 @@ def prefect_secret(name: str) -> str:
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(name).get()
+        block: Any = Secret.load(name)  # synchronous outside an event loop
+        value = block.get()
     except Exception as exc:  # not found, API unreachable, wrong block type...
         raise SecretUnavailable(name, type(exc).__name__) from None
     if not isinstance(value, str) or not value:
