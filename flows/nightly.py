@@ -30,6 +30,13 @@ from transforms.rules import ENROLMENT_READ
 from warehouse import db
 
 KINDS = ("roster", "village", "dibao", "enrolment", "settlement")
+KIND_NAMES = {
+    "roster": "花名册",
+    "village": "贫困村",
+    "dibao": "低保特困",
+    "enrolment": "医保参保",
+    "settlement": "医保结算",
+}
 READ = {"enrolment": ENROLMENT_READ}
 
 
@@ -61,7 +68,11 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
 def ingest(engine: Engine, settings: Settings, inbox: Path, run_id: int) -> list[FileOutcome]:
     """Archive, parse, store and validate every new file (a retry skips what was accepted:
     a file is known by its hash, and one left "loading" is started again)."""
-    return ingest_inbox(engine, settings, inbox, run_id)
+    outcomes = ingest_inbox(engine, settings, inbox, run_id)
+    seen = {s: sum(o.status == s for o in outcomes) for s in FILE_STATUS}
+    said = "，".join(f"{FILE_STATUS[s]} {n} 个" for s, n in seen.items() if n)
+    _logger().info("接收文件：%s", said or "收件目录中没有新文件")
+    return outcomes
 
 
 @task(name="load-data-in-force", cache_policy=NO_CACHE)
@@ -71,6 +82,8 @@ def load_in_force(engine: Engine) -> tuple[dict[str, pl.DataFrame], dict[int, st
     data = {kind: db.current(engine, kind, columns=READ.get(kind)) for kind in KINDS}
     files = db.read_frame(engine, "source_file")
     names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
+    rows = "，".join(f"{KIND_NAMES.get(k, k)} {data[k].height:,} 行" for k in KINDS)
+    _logger().info("读取在用数据：%s", rows)
     return data, names
 
 
@@ -80,7 +93,9 @@ def validate(engine: Engine, run_id: int, as_of: date) -> dict[str, int]:
     validated when ingested; see `flows.validation`)."""
     from flows.validation import issues_of_the_run
 
-    return issues_of_the_run(engine, run_id, as_of)
+    counts = issues_of_the_run(engine, run_id, as_of)
+    _logger().info("数据质量检查：%s", _lifecycle_zh(counts))
+    return counts
 
 
 @task(name="reconcile", cache_policy=NO_CACHE)
@@ -106,12 +121,20 @@ def reconcile_and_record(
     for rule, n in run.keyless.items():
         _logger().error("rule %s: %d finding(s) without a key left out", rule, n)
     per_rule = result.findings.group_by("rule").len().sort("rule")
+    _logger().info("比对核查：%d 条规则运行，%s", len(run.ran), _lifecycle_zh(counts))
     return result, {
         **counts,
         "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True)),
         "rules_failed": run.failed,
         "rules_keyless": run.keyless,
     }
+
+
+def _lifecycle_zh(counts: dict[str, Any]) -> str:
+    return (
+        f"新增 {counts.get('new', 0)}，仍未整改 {counts.get('still_open', 0)}，"
+        f"重新出现 {counts.get('reopened', 0)}，已整改 {counts.get('resolved', 0)}"
+    )
 
 
 def periods_of(day: date) -> list[str]:
@@ -150,6 +173,7 @@ def assess(
             divisions=res.divisions,
         ).with_columns(run_id=pl.lit(run_id, pl.Int64))
         written += db.replace_rows(engine, "indicator", frame, {"period": [period]})
+        _logger().info("考核指标：%s 考核期 %d 项", period, frame.height)
     return written
 
 
@@ -168,6 +192,7 @@ def render_reports(
             res.settings.reports_dir,
             resources=res,
         )
+    _logger().info("生成报告：%s", "、".join(p.name for p in paths) or "无")
     return [str(p) for p in paths]
 
 

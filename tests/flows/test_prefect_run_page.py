@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from generator import generate
+
+ID_OR_PHONE = re.compile(r"(?<![0-9])(\d{17}[\dXx]|1[3-9]\d{9})(?![0-9])")
 
 AS_OF = date(2018, 6, 30)
 TASKS = ("ingest", "validate", "load-data-in-force", "reconcile", "assess", "render-reports")
@@ -86,6 +89,11 @@ def test_the_run_page_shows_info_logs_artifacts_and_no_url(
         assert set(TASKS) <= task_runs
         task_logs = {log.task_run_id for log in logs if log.level == 20 and log.task_run_id}
         assert len(task_logs) >= len(TASKS)  # every task wrote an INFO line to the page
+        # ...and each says, in Chinese, what it did (not only Prefect's "Finished in state").
+        said = {m.split("：", 1)[0] for m in (log.message for log in logs if log.task_run_id)}
+        stages = {"接收文件", "数据质量检查", "读取在用数据", "比对核查", "考核指标", "生成报告"}
+        assert stages <= said, sorted(said)
+        assert not any(ID_OR_PHONE.search(log.message) for log in logs)
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-summary"]))
         )
