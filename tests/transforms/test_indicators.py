@@ -317,3 +317,40 @@ def test_problem_without_a_village_counts_for_its_township_only() -> None:
     frame = ind.compute_all(inputs(issues=pl.concat([b.issues(), extra])))
     assert frame["entity_code"].null_count() == 0
     assert values(frame, "township", b.C)["open_issues"] == 3
+
+
+def test_the_dibao_target_is_shared_out_at_year_ends_only() -> None:
+    # 20 of the test policy's 100 persons through 低保 in 2017: township A (6 persons) gets
+    # round(0.2 × 6) = 1; A's persons out through 兜底 (H3, 特困供养) is 1 → 100%.
+    policy = b.test_policy()
+    years = dict(policy.years)
+    years[2017] = replace(years[2017], target_via_dibao=20)
+    policy = replace(policy, years=years)
+    year = ind.compute_all(inputs("2017", policy=policy))
+    a = values(year, "township", b.A)
+    assert (a["target_persons_out_dibao"], a["target_dibao_progress"]) == (1, 100.0)
+    city = values(year, "city", ind.CITY_CODE)
+    assert city["target_persons_out_dibao"] == 3  # 0.2 × 14 = 2.8
+    h1 = ind.compute_all(inputs("2017H1", as_of=date(2017, 6, 30), policy=policy))
+    assert "target_persons_out_dibao" not in values(h1, "city", ind.CITY_CODE)
+    unset = ind.compute_all(inputs("2017"))  # no target_via_dibao that year: no such row
+    assert "target_dibao_progress" not in values(unset, "city", ind.CITY_CODE)
+
+
+def test_every_poor_village_out_where_the_year_wants_it() -> None:
+    policy = b.test_policy()
+    years = dict(policy.years)
+    years[2017] = replace(years[2017], all_villages_exit=True)
+    year = ind.compute_all(inputs("2017", policy=replace(policy, years=years)))
+    poor = year.filter((pl.col("level") == "village") & (pl.col("indicator") == "village_poor"))
+    exited = year.filter((pl.col("level") == "village") & (pl.col("indicator") == "village_exited"))
+    both = poor.join(exited, on="entity_code").filter(pl.col("value") == 1)
+    city = values(year, "city", ind.CITY_CODE)
+    assert city["target_villages_exited"] == poor["value"].sum()
+    assert city["villages_exit_progress"] == pytest.approx(
+        100.0 * both["value_right"].sum() / poor["value"].sum()
+    )
+    assert "target_villages_exited" in values(year, "township", b.A)
+    assert "target_villages_exited" not in values(
+        ind.compute_all(inputs("2017")), "city", ind.CITY_CODE
+    )

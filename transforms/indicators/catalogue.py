@@ -79,6 +79,14 @@ def _defs() -> dict[str, IndicatorDef]:
             "累计脱贫人数中，贫困户属性为低保贫困户或特困供养贫困户的人数（政策性保障兜底）。",
         ),
         "exit_share": IndicatorDef("脱贫率", "%", "累计脱贫人数 ÷ 建档立卡人数。"),
+        "target_persons_out_dibao": IndicatorDef(
+            "其中兜底脱贫目标人数",
+            "人",
+            "政策参数设定了该年兜底脱贫目标（如2016年全市5,000人）时，全市目标 ÷ 全市建档立卡人数 × 本单位建档立卡人数（四舍五入）；年底考核，上半年不列。",
+        ),
+        "target_dibao_progress": IndicatorDef(
+            "兜底目标完成率", "%", "其中兜底脱贫人数 ÷ 其中兜底脱贫目标人数。"
+        ),
         "target_persons_out": IndicatorDef(
             "累计脱贫目标人数",
             "人",
@@ -165,6 +173,14 @@ def _defs() -> dict[str, IndicatorDef]:
             "贫困村出列",
             "是否",
             "村人均可支配收入达到出列标准即为出列；基础设施达标情况另列，供督查参考。",
+        ),
+        "target_villages_exited": IndicatorDef(
+            "贫困村出列目标数",
+            "个",
+            "政策参数规定该年贫困村全部出列（2018年）时，本单位贫困村情况表中的贫困村数；年底考核，上半年不列。",
+        ),
+        "villages_exit_progress": IndicatorDef(
+            "贫困村出列完成率", "%", "已出列的贫困村 ÷ 贫困村出列目标数。"
         ),
         "unit_villages": IndicatorDef("帮扶村数", "个", "贫困村情况表中由该单位帮扶的行政村。"),
         "unit_poor_villages": IndicatorDef("帮扶贫困村数", "个", "其中的贫困村。"),

@@ -124,6 +124,26 @@ def exit_progress(x: IndicatorInputs) -> pl.DataFrame:
         ("target_progress", _pct("persons_out", "target"), pl.col("persons_out"), pl.col("target")),
         ("target_rating", pl.col("rating"), None, None),
     ]
+    dibao_target = x.policy.year(x.year).target_via_dibao
+    if dibao_target is not None and x.period.is_year_end:
+        # Of the year's target, this many through 低保 coverage (兜底): shared out like the
+        # persons target, by registered persons.
+        share = dibao_target / x.policy.persons
+
+        def with_dibao(frame: pl.DataFrame) -> pl.DataFrame:
+            wanted = [round_half_up(share * (p or 0)) for p in frame["persons"]]
+            return frame.with_columns(dibao_target=pl.Series(wanted, dtype=pl.Int64))
+
+        town, city = with_dibao(town), with_dibao(city)
+        target_specs += [
+            ("target_persons_out_dibao", pl.col("dibao_target"), pl.col("dibao_target"), None),
+            (
+                "target_dibao_progress",
+                _pct("persons_out_dibao", "dibao_target"),
+                pl.col("persons_out_dibao"),
+                pl.col("dibao_target"),
+            ),
+        ]
     frames = [
         _melt(x, city, "city", [*base_specs, *target_specs]),
         _melt(
@@ -292,7 +312,27 @@ def poor_villages(x: IndicatorInputs) -> pl.DataFrame:
     ]
     villages = _melt(x, v, "village", specs)
     units = support_units(x)
-    return pl.concat([villages, units])
+    return pl.concat([villages, units, _village_exit_target(x, v)])
+
+
+def _village_exit_target(x: IndicatorInputs, v: pl.DataFrame) -> pl.DataFrame:
+    """Where the policy wants every poor village out by the end of the year (2018): the
+    target and how far each township and the city are, at the year-end assessments."""
+    if not (x.policy.year(x.year).all_villages_exit and x.period.is_year_end):
+        return pl.DataFrame(schema=INDICATOR)
+    poor = v.filter(pl.col("is_poor").fill_null(False)).select(
+        "township_code",
+        "village_key",
+        target_villages_exited=pl.lit(1, pl.Int64),
+        villages_exited=pl.col("exited").cast(pl.Int64),
+    )
+    sums = ["target_villages_exited", "villages_exited"]
+    rolled = _rollup(x, poor, sums, ("city", "township"))
+    specs = [
+        _count("target_villages_exited"),
+        _share("villages_exit_progress", "villages_exited", "target_villages_exited"),
+    ]
+    return pl.concat([_melt(x, rolled[lv], lv, specs) for lv in ("city", "township")])
 
 
 def support_units(x: IndicatorInputs) -> pl.DataFrame:
