@@ -114,10 +114,6 @@ ORIGIN_ZH: dict[str, str] = {
     "claims": "医保局结算数据（核实后报市扶贫办）",
 }
 
-_EVIDENCE = pl.List(
-    pl.Struct({"source": pl.Utf8, "file_id": pl.Int64, "sheet": pl.Utf8, "row_no": pl.Int64})
-)
-
 
 # ---------------------------------------------------------------- items
 def alert_items(findings: pl.DataFrame, issues: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
@@ -228,52 +224,9 @@ def _finding_items(findings: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
 
 
 def _evidence_rows(base: pl.DataFrame) -> pl.DataFrame:
-    """One row per evidence source row: _i, township_code, source, file_id, sheet, row_no.
-
-    Evidence is a JSON list of {source, file_id, sheet, row_no}; anything else (a finding
-    written by an older rule version) is read leniently rather than failing the alerts.
-    """
-    try:
-        return (
-            base.select(
-                "_i",
-                "township_code",
-                ev=pl.col("evidence").fill_null("[]").str.json_decode(_EVIDENCE),
-            )
-            .explode("ev")
-            .unnest("ev")
-        )
-    except pl.exceptions.PolarsError:
-        pass
-    out = []
-    for i, code, text in base.select("_i", "township_code", "evidence").iter_rows():
-        try:
-            data = json.loads(text or "[]")
-        except ValueError:
-            continue
-        for e in data if isinstance(data, list) else []:
-            if isinstance(e, dict) and isinstance(e.get("file_id"), int):
-                out.append(
-                    {
-                        "_i": i,
-                        "township_code": code,
-                        "source": str(e.get("source") or ""),
-                        "file_id": e["file_id"],
-                        "sheet": str(e.get("sheet") or ""),
-                        "row_no": e.get("row_no") if isinstance(e.get("row_no"), int) else None,
-                    }
-                )
-    return pl.DataFrame(
-        out,
-        schema={
-            "_i": pl.UInt32,
-            "township_code": pl.Utf8,
-            "source": pl.Utf8,
-            "file_id": pl.Int64,
-            "sheet": pl.Utf8,
-            "row_no": pl.Int64,
-        },
-    )
+    """One row per evidence source row: _i, township_code, source, file_id, sheet, row_no
+    (a finding without evidence keeps one row of nulls)."""
+    return base.select("_i", "township_code", "evidence").explode("evidence").unnest("evidence")
 
 
 def _issue_items(issues: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:

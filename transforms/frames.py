@@ -17,6 +17,7 @@ from __future__ import annotations
 import polars as pl
 
 from config.schema import DIBAO, ENROLMENT, ROSTER, SETTLEMENT, VILLAGES, Source
+from transforms.evidence import EVIDENCE
 
 PROVENANCE: dict[str, pl.DataType] = {
     "file_id": pl.Int64(),
@@ -180,7 +181,7 @@ FINDING: dict[str, pl.DataType] = {
     "suggested_id": S,
     "record_key": S,
     "detail": S,
-    "evidence": S,  # JSON: source rows [{file_id, sheet, row_no, source}], candidates, ...
+    "evidence": EVIDENCE,  # the source rows it was seen on (transforms.evidence)
 }
 
 ISSUE: dict[str, pl.DataType] = {

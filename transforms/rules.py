@@ -19,6 +19,7 @@ import polars as pl
 
 from config.schema import LABOUR_CAPABLE
 from transforms import ids
+from transforms.evidence import evidence_of, source_row
 from transforms.frames import FINDING, conform, empty, insured_in
 from transforms.names import same_pinyin
 from transforms.privacy import mask_id_expr, mask_name_expr
@@ -121,7 +122,7 @@ class RuleInputs:
             active_identities=pl.col("identity").filter(
                 is_active & pl.col("identity").is_not_null()
             ),
-            evidence=_evidence_list("roster"),
+            evidence=source_row("roster"),  # the household's rows
         )
 
     @cached_property
@@ -175,21 +176,6 @@ class RuleInputs:
         )
 
 
-def _evidence_list(source: str) -> pl.Expr:
-    """JSON list of the source rows in a group (used inside group_by.agg)."""
-    return fmt("[{}]", _evidence_one(source).str.join(","))
-
-
-def _evidence_one(source: str, prefix: str = "") -> pl.Expr:
-    return fmt(
-        '{{"source":"{}","file_id":{},"sheet":"{}","row_no":{}}}',
-        pl.lit(source),
-        pl.col(f"{prefix}file_id"),
-        pl.col(f"{prefix}sheet").fill_null(""),
-        pl.col(f"{prefix}row_no"),
-    )
-
-
 def _who(name: str = "name", identity: str = "identity") -> pl.Expr:
     return fmt("{}（{}）", mask_name_expr(pl.col(name)), mask_id_expr(pl.col(identity)))
 
@@ -207,7 +193,7 @@ def _person_finding(
         person_id="identity",
         id_as_written="id_norm",
         detail=detail,
-        evidence=fmt("[{}]", evidence if evidence is not None else _evidence_one("roster")),
+        evidence=evidence if evidence is not None else evidence_of(source_row("roster")),
     )
     return conform(out, FINDING)
 
@@ -259,7 +245,7 @@ def r02_insurance_unsubsidized(x: RuleInputs) -> pl.DataFrame:
         pl.lit(x.year),
         x.where("e_"),
     )
-    evidence = fmt("{},{}", _evidence_one("roster"), _evidence_one("enrolment", "e_"))
+    evidence = evidence_of(source_row("roster"), source_row("enrolment", "e_"))
     return _person_finding(rows, "R02", detail, evidence)
 
 
@@ -282,12 +268,8 @@ def r05_deceased_listed(x: RuleInputs) -> pl.DataFrame:
         x.where(),
         pl.col("household_id"),
     )
-    evidence = fmt(
-        '{},{{"source":"{}","file_id":{},"sheet":"","row_no":{}}}',
-        _evidence_one("roster"),
-        pl.col("source"),
-        pl.col("d_file_id"),
-        pl.col("d_row_no"),
+    evidence = evidence_of(
+        source_row("roster"), source_row(pl.col("source"), "d_", sheet=pl.lit(""))
     )
     return _person_finding(rows, "R05", detail, evidence)
 
@@ -306,7 +288,7 @@ def r06_duplicate_person(x: RuleInputs) -> pl.DataFrame:
             n=pl.len(),
             households=pl.col("household_id").unique(maintain_order=True).str.join("、"),
             places=pl.col("place").str.join("、"),
-            evidence=_evidence_list("roster"),
+            evidence=source_row("roster"),  # every row of the identity
         )
         .filter(pl.col("n") > 1)
     )
@@ -379,7 +361,7 @@ def r07_id_suspected_typo(x: RuleInputs) -> pl.DataFrame:
         id_as_written="id_norm",
         suggested_id="suggested_id",
         detail=detail,
-        evidence=fmt("[{}]", _evidence_one("roster")),
+        evidence=evidence_of(source_row("roster")),
     )
     return conform(out, FINDING)
 
@@ -408,7 +390,7 @@ def r08_invalid_id(x: RuleInputs) -> pl.DataFrame:
         household_id="household_id",
         id_as_written="id_norm",
         detail=detail,
-        evidence=fmt("[{}]", _evidence_one("roster")),
+        evidence=evidence_of(source_row("roster")),
     )
     return conform(out, FINDING)
 
@@ -454,12 +436,8 @@ def r09_name_mismatch(x: RuleInputs) -> pl.DataFrame:
         mask_name_expr(pl.col("name")),
         verdict,
     )
-    evidence = fmt(
-        '{},{{"source":"{}","file_id":{},"sheet":"","row_no":{}}}',
-        _evidence_one("roster"),
-        pl.col("source"),
-        pl.col("o_file_id"),
-        pl.col("o_row_no"),
+    evidence = evidence_of(
+        source_row("roster"), source_row(pl.col("source"), "o_", sheet=pl.lit(""))
     )
     return _person_finding(rows, "R09", detail, evidence)
 
@@ -632,7 +610,7 @@ def r11_dibao_not_registered(x: RuleInputs) -> pl.DataFrame:
             pl.col("village").first(),
             pl.col("category").first(),
             n=pl.len(),
-            evidence=_evidence_list("dibao"),
+            evidence=source_row("dibao"),  # the family's rows
         )
     )
     out = families.select(
@@ -730,7 +708,7 @@ def r13_medical_subsidy_short(x: RuleInputs) -> pl.DataFrame:
         id_as_written="id_norm",
         record_key="settlement_id",
         detail=detail,
-        evidence=fmt("[{},{}]", _evidence_one("roster"), _evidence_one("settlement", "s_")),
+        evidence=evidence_of(source_row("roster"), source_row("settlement", "s_")),
     )
     return conform(out, FINDING)
 

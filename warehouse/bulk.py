@@ -7,7 +7,8 @@ COPY (query) TO STDOUT as CSV into `pl.read_csv`; SQLite, given an Engine on a f
 Arrow through ADBC from a scratch copy of the result, and given a Connection (whose open transaction
 may hold uncommitted rows or a snapshot) fetches plain tuples from that connection's cursor.
 Either way the result is cast to the column types of the table (or of the selected columns),
-so frames come back in their `transforms.frames` contract.
+so frames come back in their `transforms.frames` contract.  Nested columns (a finding's
+evidence) are stored as JSON text: encoded on write, decoded on read (`warehouse.nested`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from warehouse import _sqlite_arrow, models
+from warehouse.nested import JsonText, decode_columns, encode, is_nested
 
 Bind = Engine | Connection
 CHUNK_ROWS = 100_000
@@ -124,6 +126,8 @@ def _driver(conn: Connection) -> Any:
 
 def polars_type(sql_type: TypeEngine[Any]) -> pl.DataType:
     """The polars type a column of `sql_type` is read as."""
+    if isinstance(sql_type, JsonText):
+        return sql_type.frame_type
     if isinstance(sql_type, Boolean):
         return pl.Boolean()
     if isinstance(sql_type, Integer):
@@ -173,6 +177,8 @@ def bulk_insert(conn: Connection, target: Table, frame: pl.DataFrame) -> None:
     typed = [
         pl.col(c).cast(t).str.replace_all("\x00", "", literal=True)
         if t == pl.Utf8
+        else encode(pl.col(c).cast(t), t).alias(c)
+        if is_nested(t)
         else pl.col(c).cast(t)
         for c, t in schema.items()
     ]
@@ -443,13 +449,13 @@ def _fetch_sqlite_arrow(
 
 
 def _needs_parsing(dtype: pl.DataType) -> bool:
-    return dtype in (pl.Boolean, pl.Binary) or isinstance(dtype, pl.Datetime)
+    return dtype in (pl.Boolean, pl.Binary) or isinstance(dtype, pl.Datetime) or is_nested(dtype)
 
 
 def _sqlite_read_type(dtype: pl.DataType | None) -> pl.DataType | None:
     if dtype is None:
         return None  # inferred from the values
-    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime) or is_nested(dtype):
         return pl.Utf8()
     if dtype == pl.Boolean:
         return pl.Int64()
@@ -458,10 +464,11 @@ def _sqlite_read_type(dtype: pl.DataType | None) -> pl.DataType | None:
 
 def _finish(frame: pl.DataFrame, types: dict[str, pl.DataType]) -> pl.DataFrame:
     """Turn the text/integer forms the drivers return into the wanted types."""
+    nested = {name: dtype for name, dtype in types.items() if is_nested(dtype)}
     out = []
     for name, dtype in types.items():
         col, have = pl.col(name), frame.schema[name]
-        if have == dtype:
+        if have == dtype or name in nested:
             out.append(col)
         elif dtype == pl.Boolean and have == pl.Utf8:
             out.append(col.replace_strict({"t": True, "f": False}, return_dtype=pl.Boolean))
@@ -473,7 +480,7 @@ def _finish(frame: pl.DataFrame, types: dict[str, pl.DataType]) -> pl.DataFrame:
             out.append(_parse_timestamp(col, dtype))
         else:
             out.append(col.cast(dtype))
-    return frame.select(out)
+    return decode_columns(frame.select(out), nested)
 
 
 def _parse_timestamp(col: pl.Expr, dtype: pl.Datetime) -> pl.Expr:

@@ -10,8 +10,10 @@ back, and 1.26M enrolment rows stored as SQL rows cost more than all the rest of
 Type choices:
 - polars Utf8 -> Text; Int64 -> BigInteger; Float64 -> Double (see `polars_to_sql`);
   Date -> Date; Boolean -> Boolean.
-- JSON is stored as Text: the frames carry JSON as text already, both dialects take it as is,
-  and COPY/executemany need no adaptation.
+- JSON is stored as Text: most frames carry JSON as text already, both dialects take it as
+  is, and COPY/executemany need no adaptation.  A finding's evidence, a list of structs in
+  frames, is TEXT typed `JsonText`: `warehouse.bulk` encodes and decodes it
+  (`warehouse.nested`).
 - Timestamps are UTC (timezone-aware on PostgreSQL, naive UTC text on SQLite).
 - Surrogate keys are BIGINT on PostgreSQL and INTEGER on SQLite (where only
   `INTEGER PRIMARY KEY` is the auto-incrementing rowid).
@@ -45,6 +47,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from transforms import frames
+from warehouse.nested import JsonText
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -337,7 +340,7 @@ class Finding(LifecycleColumns, Base):
     suggested_id: Mapped[str | None]
     record_key: Mapped[str | None]
     detail: Mapped[str | None]
-    evidence: Mapped[str | None]  # JSON
+    evidence: Mapped[str | None] = mapped_column(JsonText(frames.FINDING["evidence"]))
 
 
 class FindingEvent(Base):

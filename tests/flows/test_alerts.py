@@ -127,9 +127,9 @@ def finding(key: str, rule: str, township: str, file_id: int, **kw) -> dict:
         "village": "某村",
         "household_id": f"{township}201{len(key):03d}",
         "detail": f"{rule}：某人（已脱敏）问题说明",
-        "evidence": json.dumps(
-            [{"source": "roster", "file_id": file_id, "sheet": "花名册", "row_no": 4 + len(key)}]
-        ),
+        "evidence": [
+            {"source": "roster", "file_id": file_id, "sheet": "花名册", "row_no": 4 + len(key)}
+        ],
     }
     row.update(kw)
     return row

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from transforms import alerts as A
+from transforms.evidence import EVIDENCE
 from transforms.ids import make_id
 
 D = date(2018, 6, 30)
@@ -28,11 +29,8 @@ def pid(seq: int) -> str:
     return make_id("440282", date(1970, 1, 1), seq)
 
 
-def evidence(*rows: tuple[str, int, str, int]) -> str:
-    return json.dumps(
-        [{"source": s, "file_id": f, "sheet": sh, "row_no": r} for s, f, sh, r in rows],
-        ensure_ascii=False,
-    )
+def evidence(*rows: tuple[str, int, str, int]) -> list[dict]:
+    return [{"source": s, "file_id": f, "sheet": sh, "row_no": r} for s, f, sh, r in rows]
 
 
 def finding(key: str, rule: str = "R01", township: str = WUJING, **kw) -> dict:
@@ -87,7 +85,7 @@ FINDING_SCHEMA = {
     "person_id": pl.Utf8,
     "id_as_written": pl.Utf8,
     "detail": pl.Utf8,
-    "evidence": pl.Utf8,
+    "evidence": EVIDENCE,
     "status": pl.Utf8,
     "first_seen": pl.Date,
     "resolved_on": pl.Date,
@@ -318,6 +316,12 @@ def test_fix_list_has_own_rows_only_worst_first_with_locations():
     assert "另有1处在其他乡镇花名册中" in r06["other_locations"]
     assert issues["file"].to_list() == ["乌迳镇花名册.xlsx"]
     assert issues.schema["row_no"] == pl.Int64 and issues.schema["first_seen"] == pl.Date
+
+
+def test_a_finding_without_evidence_is_listed_without_a_location():
+    frame = items([finding("none", evidence=[]), finding("null", evidence=None), finding("own")])
+    by_key = dict(zip(frame["key"], frame["file"], strict=True))
+    assert by_key == {"F:none": None, "F:null": None, "F:own": "乌迳镇花名册.xlsx"}
 
 
 def test_fix_list_labels_rows_in_bureau_data():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import polars as pl
 import pytest
 
 from transforms import rules
+from transforms.evidence import EVIDENCE
 from transforms.rules import run_rules
 
 from .builders import D, dibao, enrol, inputs, person, pid, settlement
@@ -31,7 +31,9 @@ def test_r01_fires_for_uninsured_person_and_masks_personal_data():
     detail = found["detail"][0]
     assert pid(11) not in detail and "李明" not in detail
     assert "440282********" in detail and "李*" in detail
-    assert json.loads(found["evidence"][0])[0]["row_no"] == 4
+    assert found["evidence"].to_list() == [
+        [{"source": "roster", "file_id": 1, "sheet": "花名册", "row_no": 4}]
+    ]
 
 
 def test_r01_ignores_other_years_and_suspended_enrolments():
@@ -188,7 +190,10 @@ def test_r06_same_identity_in_two_households_one_finding():
     x = inputs([person(), person(household_id="H002", row_no=9, relation="户主")])
     found = rules.r06_duplicate_person(x)
     assert keys(found) == [pid(11)]
-    assert len(json.loads(found["evidence"][0])) == 2
+    assert [(e["source"], e["row_no"]) for e in found["evidence"][0]] == [
+        ("roster", 4),
+        ("roster", 9),
+    ]
 
 
 def test_two_people_with_same_name_are_not_duplicates():
@@ -339,3 +344,52 @@ def test_findings_without_a_key_are_left_out_and_counted(monkeypatch):
     run = run_rules(inputs([person()], enrolments=[]))
     assert run.keyless == {"R01": 1} and "R01" in run.ran
     assert run.findings["key"].null_count() == 0
+
+
+# ---- evidence: the source rows a finding names, in order
+def test_evidence_names_the_roster_row_then_the_other_source_row():
+    roster = {"source": "roster", "file_id": 1, "sheet": "花名册", "row_no": 4}
+    cases = {
+        "R02": (
+            inputs([person()], enrolments=[enrol(pid(11), subsidy="无", sheet="参保")]),
+            {"source": "enrolment", "file_id": 9, "sheet": "参保", "row_no": 2},
+        ),
+        "R05": (  # the 低保 row's sheet is not carried along: ''
+            inputs(
+                [person()],
+                dibaos=[
+                    dibao(pid(11), status="停保", stop_date=D, stop_reason="死亡", sheet="低保")
+                ],
+            ),
+            {"source": "dibao", "file_id": 8, "sheet": "", "row_no": 2},
+        ),
+        "R09": (
+            inputs([person(name="李明")], enrolments=[enrol(pid(11), name="张大山")]),
+            {"source": "enrolment", "file_id": 9, "sheet": "", "row_no": 2},
+        ),
+        "R13": (
+            inputs([person()], settlements=[settlement(pid(11), assistance_paid=0.0)]),
+            {"source": "settlement", "file_id": 7, "sheet": "", "row_no": 2},
+        ),
+    }
+    for rule, (x, other) in cases.items():
+        found = run_rules(x, [rule]).findings
+        assert found.schema["evidence"] == EVIDENCE, rule
+        assert found["evidence"].to_list() == [[roster, other]], rule
+
+
+def test_r11_evidence_is_every_row_of_the_family():
+    x = inputs(
+        [person()],
+        dibaos=[
+            dibao(pid(77), family_id="DB9", name="赵四"),
+            dibao(pid(78), family_id="DB9", name="赵五", row_no=3),
+        ],
+    )
+    found = rules.r11_dibao_not_registered(x)
+    assert found["evidence"].to_list() == [
+        [
+            {"source": "dibao", "file_id": 8, "sheet": "", "row_no": 2},
+            {"source": "dibao", "file_id": 8, "sheet": "", "row_no": 3},
+        ]
+    ]

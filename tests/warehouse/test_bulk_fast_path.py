@@ -263,3 +263,58 @@ def test_the_path_follows_the_size(
     assert db.read_frame(engine, stmt, large=True).equals(db.read_frame(engine, stmt))
     assert spy["fetch"] == 2
     engine.dispose()
+
+
+EVIDENCE = [
+    [{"source": "roster", "file_id": 1, "sheet": "花名册", "row_no": 5}],
+    [
+        {"source": "roster", "file_id": 1, "sheet": 'a,"b"\n第二行\\', "row_no": None},
+        {"source": "dibao", "file_id": 2, "sheet": "", "row_no": 3},
+    ],
+    [],
+    None,
+]
+EVIDENCE_TEXT = [
+    '[{"source":"roster","file_id":1,"sheet":"花名册","row_no":5}]',
+    '[{"source":"roster","file_id":1,"sheet":"a,\\"b\\"\\n第二行\\\\","row_no":null},'
+    '{"source":"dibao","file_id":2,"sheet":"","row_no":3}]',
+    "[]",
+    None,
+]
+
+
+def _findings(prefix: str) -> pl.DataFrame:
+    n = len(EVIDENCE)
+    return pl.DataFrame(
+        {
+            "rule": ["R01"] * n,
+            "key": [f"R01:{prefix}{i}" for i in range(n)],
+            "status": ["open"] * n,
+            "first_seen": [date(2018, 6, 30)] * n,
+            "last_seen": [date(2018, 6, 30)] * n,
+            "reopened": [0] * n,
+            "evidence": EVIDENCE,
+        },
+        schema_overrides={"evidence": frames.FINDING["evidence"]},
+    )
+
+
+def test_evidence_is_stored_as_json_text_and_read_back_on_every_path(
+    engine: Engine, spy: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finding's evidence (a list of structs) is the same JSON text whichever path wrote
+    it, and the same rows whichever path reads it."""
+    db.write_frame(engine, "finding", _findings("fast-"))
+    monkeypatch.setattr(bulk, "ARROW_MIN_ROWS", 10**9)  # the row path
+    monkeypatch.setattr(bulk, "ARROW_FIRST_ROWS", 10**9)
+    db.write_frame(engine, "finding", _findings("rows-"))
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT evidence FROM finding ORDER BY key")).scalars().all()
+        by_rows = db.read_frame(conn, "finding")  # a Connection: plain tuples
+    assert stored == EVIDENCE_TEXT * 2
+    by_arrow = db.read_frame(engine, "finding")
+    for back in (by_rows, by_arrow):
+        assert back.schema["evidence"] == frames.FINDING["evidence"]
+        assert back.sort("key")["evidence"].to_list() == EVIDENCE * 2
+    if _sqlite(engine):
+        assert spy["insert"] == 1 and spy["fetch"] == 1

@@ -6,13 +6,14 @@ from datetime import date
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from tests.warehouse.conftest import add_file
 from transforms import frames
 from warehouse import db
 
 D1, D2, D3, D4 = date(2018, 6, 1), date(2018, 6, 2), date(2018, 6, 3), date(2018, 6, 4)
+ROSTER_ROW = {"source": "roster", "file_id": 1, "sheet": "花名册", "row_no": 5}
 
 
 def findings(*rows: tuple[str, str] | tuple[str, str, str]) -> pl.DataFrame:
@@ -25,7 +26,7 @@ def findings(*rows: tuple[str, str] | tuple[str, str, str]) -> pl.DataFrame:
                 "township_code": ["440282100"] * len(rows),
                 "person_id": [r[1] for r in rows],
                 "detail": [r[2] if len(r) > 2 else f"{r[1]} 未参保" for r in rows],
-                "evidence": ['[{"source": "roster", "row_no": 5}]'] * len(rows),
+                "evidence": [[ROSTER_ROW]] * len(rows),
             },
             schema_overrides={"rule": pl.Utf8, "key": pl.Utf8},
         ),
@@ -113,6 +114,43 @@ def test_same_frame_same_date_changes_nothing(engine: Engine) -> None:
     assert again == {"new": 0, "still_open": 2, "reopened": 0, "resolved": 0}
     assert db.read_frame(engine, "finding").sort("id").equals(before.sort("id"))
     assert events(engine) == before_events
+
+
+def test_evidence_is_where_a_finding_was_last_seen(engine: Engine) -> None:
+    """Stored as the JSON text the rules always wrote, read back as rows; a finding seen on
+    another row keeps its identity and only its evidence (and last run) change."""
+    r1 = db.start_run(engine, "nightly", D1)
+    db.upsert_lifecycle(engine, "finding", findings(("R01", "A")), r1, D1)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT evidence FROM finding")).scalar()
+    assert stored == '[{"source":"roster","file_id":1,"sheet":"花名册","row_no":5}]'
+    assert state(engine)["R01:A"]["evidence"] == [ROSTER_ROW]
+
+    r2 = db.start_run(engine, "nightly", D1)  # the same night again: nothing changes
+    db.upsert_lifecycle(engine, "finding", findings(("R01", "A")), r2, D1)
+    assert state(engine)["R01:A"]["updated_run_id"] == r1
+
+    moved = findings(("R01", "A")).with_columns(
+        evidence=pl.lit(
+            [{**ROSTER_ROW, "sheet": 'Sheet "2"', "row_no": 9}, {**ROSTER_ROW, "row_no": 5}],
+            dtype=frames.FINDING["evidence"],
+        )
+    )
+    r3 = db.start_run(engine, "nightly", D1)
+    counts = db.upsert_lifecycle(engine, "finding", moved, r3, D1)
+    assert counts == {"new": 0, "still_open": 1, "reopened": 0, "resolved": 0}
+    a = state(engine)["R01:A"]
+    assert (a["first_seen"], a["status"], a["updated_run_id"]) == (D1, "open", r3)
+    assert [(e["sheet"], e["row_no"]) for e in a["evidence"]] == [('Sheet "2"', 9), ("花名册", 5)]
+
+
+def test_evidence_that_is_not_its_json_fails_the_read(engine: Engine) -> None:
+    r1 = db.start_run(engine, "nightly", D1)
+    db.upsert_lifecycle(engine, "finding", findings(("R01", "A")), r1, D1)
+    with engine.begin() as conn:
+        conn.execute(text("""UPDATE finding SET evidence = '[{"source":"roster","file_id":}]'"""))
+    with pytest.raises(ValueError, match="'evidence'"):
+        db.read_frame(engine, "finding")
 
 
 def test_scope_limits_what_may_be_resolved(engine: Engine) -> None:
