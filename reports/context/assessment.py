@@ -265,15 +265,31 @@ def _progress_section(
         "progress",
         "二、各镇（街道）脱贫进度考核",
         paragraphs=[
+            f"建档立卡相对贫困人口为2015年家庭人均可支配收入低于{x.policy.registration_income_line:,.0f}元的农村人口；"
+            f"有劳动能力的贫困户年人均可支配收入达到{x.policy.year(x.year).exit_line:,.0f}元即可脱贫，"
+            "无劳动能力或部分丧失劳动能力的由低保政策性保障兜底。"
             f"{meta['period_zh']}目标为截至{meta['period_end_zh']}的累计脱贫人数。"
             + (
                 "上半年目标取上年底目标与本年底目标的中值（上年底目标加本年增量的一半）。"
                 if x.period.half == 1
                 else ""
             )
+            + _dibao_target_text(x, w)
         ],
         charts=[chart],
         tables=[progress_table],
+    )
+
+
+def _dibao_target_text(x: IndicatorInputs, w: Wide) -> str:
+    """The year's 兜底 target where the policy sets one (2016: 5,000 of the 5,200)."""
+    city = w.entity("city", ind.CITY_CODE)
+    if city.get("target_persons_out_dibao") is None:
+        return ""
+    return (
+        f"其中全市兜底脱贫目标{whole(city.get('target_persons_out_dibao')) or 0:,}人，"
+        f"已兜底脱贫{whole(city.get('persons_out_dibao')) or 0:,}人，"
+        f"完成率{pct_text(city.get('target_dibao_progress'))}。"
     )
 
 

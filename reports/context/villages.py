@@ -10,7 +10,7 @@ import polars as pl
 
 from reports.context.directory import village_directory
 from reports.context.ranking import unit_type_rank
-from reports.context.tables import Wide, as_bool, col, rounded, section, table, whole
+from reports.context.tables import Wide, as_bool, col, pct_text, rounded, section, table, whole
 from transforms import indicators as ind
 from transforms.indicators import IndicatorInputs
 from transforms.privacy import mask_name
@@ -98,13 +98,23 @@ def poor_villages_section(x: IndicatorInputs, w: Wide, township: str | None) -> 
         all_rows,
         formats=("xlsx",),
     )
+    p = x.policy
+    paragraphs = [
+        f"相对贫困村的认定标准为2015年村人均可支配收入低于{p.village_registration_income_line:,.0f}元、"
+        f"且相对贫困人口占比不低于{p.village_poor_share:.0%}。"
+        f"全市相对贫困村{p.poor_villages}个；本报告列出贫困村情况表中标注为贫困村的{poor.height}个村。"
+        f"村人均可支配收入达到出列标准（{line:,.0f}元）即为出列；基础设施按2018年底目标逐项列示（✓达标，✗未达标），卫生厕所普及率以{p.assessment.toilet_rate_line:g}%为达标。"
+    ]
+    scope = w.entity("township", township) if township else w.entity("city", ind.CITY_CODE)
+    if scope.get("target_villages_exited") is not None:
+        paragraphs.append(
+            f"按计划，{x.year}年底前贫困村全部出列：应出列{whole(scope.get('target_villages_exited')) or 0}个，"
+            f"出列完成率{pct_text(scope.get('villages_exit_progress'))}。"
+        )
     return section(
         "villages",
         "五、相对贫困村情况",
-        paragraphs=[
-            f"全市相对贫困村{x.policy.poor_villages}个；本报告列出贫困村情况表中标注为贫困村的{poor.height}个村。"
-            f"村人均可支配收入达到出列标准（{line:,.0f}元）即为出列；基础设施按2018年底目标逐项列示（✓达标，✗未达标），卫生厕所普及率以{x.policy.assessment.toilet_rate_line:g}%为达标。"
-        ],
+        paragraphs=paragraphs,
         tables=[summary, *tables, full_table],
     )
 

@@ -37,6 +37,8 @@ def changed_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     text = re.sub(r"(?m)^exit_line = 7365$", f"exit_line = {EXIT_LINE}", text)
     text = re.sub(r"(?m)^toilet_rate_line = 97\.0", f"toilet_rate_line = {TOILET_LINE}", text)
     text = re.sub(r"(?m)^overdue_days = 30", f"overdue_days = {OVERDUE_DAYS}", text)
+    text = re.sub(r"(?m)^registration_income_line = 4000", "registration_income_line = 4321", text)
+    text = re.sub(r"(?m)^village_poor_share = 0.05", "village_poor_share = 0.06", text)
     path = tmp_path / "changed-policy.toml"
     path.write_text(text, encoding="utf-8")
     policy = load_policy(path)
@@ -80,6 +82,7 @@ def test_a_changed_policy_file_is_the_policy_of_every_step(
     assert f"卫生厕所普及率≥{TOILET_LINE:g}%" in html
     assert f"超过{OVERDUE_DAYS}天仍未整改" in html
     assert "以97%为达标" not in html and "超过30天" not in html
+    assert "人均可支配收入低于4,321元" in html and "占比不低于6%" in html  # registration lines
 
     # Snapshot: the policy archived is the one the findings were computed with.
     made = create_snapshot(2017, db_url, home, formats=("html",))
