@@ -433,3 +433,38 @@ def test_0006_leaves_out_stored_values_that_cannot_be_right_and_knows_abandoned_
         db.finish_run(engine, run_id, "abandoned")
     finally:
         engine.dispose()
+
+
+def test_0007_repairs_evidence_the_old_rules_wrote_without_escaping(db_url: str) -> None:
+    """A sheet named with a quote gave evidence that is not JSON; the strict reader would
+    refuse the whole table.  0007 rewrites such rows (and only them) to the encoder's form."""
+    db.upgrade(db_url, "0006")
+    engine = db.connect(db_url)
+    good = '[{"source":"roster","file_id":1,"sheet":"花名册","row_no":4}]'
+    old = (
+        '[{"source":"roster","file_id":1,"sheet":"2018"终"稿","row_no":4},'
+        '{"source":"enrolment","file_id":null,"sheet":"a\\b","row_no":7}]'
+    )
+    try:
+        with engine.begin() as conn:
+            for n, evidence in enumerate([good, old, "not json at all", None], start=1):
+                conn.execute(
+                    text(
+                        "INSERT INTO finding (id, rule, key, evidence, status, first_seen, "
+                        "last_seen, reopened) VALUES (:id, 'R01', :key, :ev, 'open', "
+                        "'2018-06-30', '2018-06-30', 0)"
+                    ),
+                    {"id": n, "key": f"k{n}", "ev": evidence},
+                )
+        db.upgrade(engine)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(text("SELECT id, evidence FROM finding")).all())
+        assert stored[1] == good  # valid rows are left byte for byte
+        rows = db.read_frame(engine, "finding").sort("id")["evidence"].to_list()
+        assert rows[1] == [
+            {"source": "roster", "file_id": 1, "sheet": '2018"终"稿', "row_no": 4},
+            {"source": "enrolment", "file_id": None, "sheet": "a\\b", "row_no": 7},
+        ]
+        assert rows[2] == [] and rows[3] is None  # not the old shape: emptied, not fatal
+    finally:
+        engine.dispose()
