@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import Engine
 
 from config.settings import POLICY_TOML, Settings, load_settings
-from flows import ingest
+from flows import ingest, registration
 from flows.ingest import FileOutcome, ingest_inbox
 from warehouse import db
 
@@ -272,7 +272,7 @@ def test_a_file_that_cannot_be_archived_is_quarantined_and_taken_up_next_night(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as patched:
-        patched.setattr(ingest.tempfile, "mkstemp", disk_full)
+        patched.setattr(registration.tempfile, "mkstemp", disk_full)
         first = next(o for o in night.run() if o.rel_path == rel)
     assert first.status == "quarantined" and "存档失败" in (first.reason or "")
     assert db.in_force_file(night.engine, "townships", ZHUJI)["id"] == night.in_force

@@ -278,7 +278,7 @@ def test_a_streamed_extract_is_stored_as_if_read_whole(
             if side == "whole":
                 m.setattr(ingest, "STREAMED", ())
             if side == "refused":  # the reader gives up at the third batch of every file
-                batches = readers._polars_batches
+                batches = readers.delimited.polars_batches
 
                 def refusing(*args, batches=batches, **kwargs):
                     for n, batch in enumerate(batches(*args, **kwargs)):
@@ -286,7 +286,7 @@ def test_a_streamed_extract_is_stored_as_if_read_whole(
                             raise readers.StreamFallback("test")
                         yield batch
 
-                m.setattr(readers, "_polars_batches", refusing)
+                m.setattr(readers.delimited, "polars_batches", refusing)
             outcomes = {o.rel_path: o for o in ingest_inbox(engine, settings, copy, run_id)}
         sides[side] = _stored(engine), outcomes, engine
     whole, outcomes, _ = sides["whole"]

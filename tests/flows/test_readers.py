@@ -264,9 +264,9 @@ def test_roster_round_trip(xlsx_path: Path) -> None:
 
 def test_gbk_body_behind_an_ascii_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Encoding is judged from the head; a body that then fails as UTF-8 is read as GB18030."""
-    import flows.readers
+    from flows.readers import delimited
 
-    monkeypatch.setattr(flows.readers, "_HEAD_BYTES", 12)
+    monkeypatch.setattr(delimited, "_HEAD_BYTES", 12)
     path = tmp_path / "mixed.csv"
     path.write_bytes(b"a,b,c\n1,2,3\n" + "张三,李四,王五\n".encode("gbk") * 3)
     (sheet,) = read_sheets(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.cli import _print_run
+from flows.commands import _print_run
 from flows.nightly import run_nightly
 from generator import generate
 from transforms import rules

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, inspect, text
 
 from transforms import frames
 from warehouse import db, models
+from warehouse import schema as warehouse_schema
 from warehouse.bulk import table_schema
 
 
@@ -48,7 +49,7 @@ def test_a_database_at_head_is_not_migrated_again(
         def refuse(*args: object, **kwargs: object) -> None:
             raise AssertionError("migrated a database at head")
 
-        monkeypatch.setattr(db.command, "upgrade", refuse)
+        monkeypatch.setattr(warehouse_schema.command, "upgrade", refuse)
         db.upgrade(engine)
     finally:
         engine.dispose()

@@ -46,7 +46,7 @@ if context.is_offline_mode():
 elif (given := config.attributes.get("connection")) is not None:
     _run(given)
 else:
-    from warehouse.db import connect, migration_transaction
+    from warehouse.schema import connect, migration_transaction
 
     engine = connect(_url())
     try:

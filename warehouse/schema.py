@@ -1,0 +1,156 @@
+"""The database itself: an engine for a SQLite file or a PostgreSQL database, the Alembic
+migrations that bring it to this version, and the planner's statistics after a bulk load."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+
+from config.private import private_database
+from warehouse import models, row_cache
+from warehouse.bulk import WRITE_INTENT, Bind, connection
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def connect(url: str, *, cache_dir: Path | None = None, **engine_options: Any) -> Engine:
+    """An engine for a SQLite file or a PostgreSQL database (psycopg 3); with `cache_dir`,
+    `current` keeps Parquet copies of the rows in force there (`warehouse.row_cache`).
+
+    SQLite: WAL journal, foreign keys on, a busy timeout, and SQLAlchemy issuing BEGIN itself
+    so that DDL and reads are transactional too.  PostgreSQL: session time zone UTC.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif parsed.drivername != "postgresql+psycopg":
+            raise ValueError(f"PostgreSQL is used through psycopg 3, not {parsed.drivername}")
+        engine = create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"options": "-c timezone=UTC", "application_name": "fupin"},
+            **engine_options,
+        )
+        return row_cache.attach(engine, cache_dir) if cache_dir else engine
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(parsed.database))  # 0600, and so its -wal/-shm
+        engine = create_engine(parsed, **engine_options)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return row_cache.attach(engine, cache_dir) if cache_dir else engine
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://…")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (see _sqlite_on_begin)
+    cur = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        "cache_size=-65536",
+    ):
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    write = conn.info.pop(WRITE_INTENT, False)  # bulk.transaction: take the write lock now
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at this package's migrations, whatever the cwd."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    return cfg
+
+
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """The transaction migrations run in.  SQLite changes a table's constraints by rebuilding
+    it (Alembic's batch mode), which foreign keys referring to the table would refuse: they
+    are switched off around the transaction (SQLite ignores the switch inside one) and every
+    reference is checked before it commits."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        driver: Any = conn.connection.driver_connection
+        if sqlite:
+            driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"migration left {len(broken)} row(s) referring to nothing, "
+                            f"e.g. {broken[:3]}"
+                        )
+        finally:
+            if sqlite:
+                driver.execute("PRAGMA foreign_keys=ON")
+
+
+@cache
+def head_revision() -> str:
+    """The newest migration of this package."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def revision_of(engine: Engine) -> str | None:
+    """The migration the database is at (None for a database Alembic has never touched)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Bring the database to `revision` (alembic upgrade head), programmatically.  A database
+    already at the head is left untouched: every run calls this, and the migration
+    transaction's whole-database foreign-key check costs seconds on a city's warehouse."""
+    engine = connect(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    try:
+        if revision == "head" and revision_of(engine) == head_revision():
+            return
+        with migration_transaction(engine) as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()
+
+
+def refresh_statistics(bind: Bind, tables: Sequence[str]) -> None:
+    """PostgreSQL: ANALYZE `tables` after a bulk load, so that the next queries are planned
+    on what they now hold.  Autovacuum gets there minutes later: at city scale the nightly's
+    `issues_in_force`, planned on a roster_person the planner believed empty, ran for over
+    12 minutes instead of seconds.  SQLite: nothing to do."""
+    names = [models.table(name).name for name in tables]  # KeyError for anything else
+    with connection(bind) as conn:
+        if conn.dialect.name != "postgresql":
+            return
+        quote = conn.dialect.identifier_preparer.quote
+        for name in names:
+            conn.execute(text(f"ANALYZE {quote(name)}"))
+        if isinstance(bind, Engine):
+            conn.commit()
