@@ -44,7 +44,6 @@ from reports import KINDS
 from transforms import indicators as ind
 from transforms import snapshot as S
 from warehouse import db, models
-from warehouse.nested import stored_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 REPORT_FORMATS = ("html", "pdf", "xlsx")
@@ -254,7 +253,7 @@ def _create(
         private_dir(staging / S.TABLES_DIR)
         for source in models.SNAPSHOT_SOURCES:
             # The tables as stored: a finding's evidence stays its JSON text.
-            stored_form(db.read_snapshot(engine, source, year)).write_parquet(
+            db.read_snapshot(engine, source, year, stored=True).write_parquet(
                 staging / S.table_file(source), compression="zstd", statistics=True
             )
         shutil.copyfile(settings.policy_file, staging / S.POLICY_FILE)

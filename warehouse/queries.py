@@ -20,6 +20,7 @@ from transforms import ids
 from transforms.frames import INSURED
 from warehouse import models, row_cache
 from warehouse.bulk import Bind, connection, read_frame, table_schema
+from warehouse.nested import is_nested
 
 __all__ = [
     "CURRENT_KINDS",
@@ -345,11 +346,15 @@ def _snapshot_select(
     return stmt.order_by(*key), target
 
 
-def read_snapshot(bind: Bind, source: str, year: int) -> pl.DataFrame:
+def read_snapshot(bind: Bind, source: str, year: int, *, stored: bool = False) -> pl.DataFrame:
     """The rows of `source` frozen for `year`, in the source table's columns and types, in
-    key order."""
+    key order.  `stored`: nested columns (evidence) as the text the table holds, not decoded,
+    so an archive rebuilt from them is the archive frozen, whatever the reader of the day."""
     stmt, _ = _snapshot_select(source, year)
-    return read_frame(bind, stmt, schema=table_schema(source))
+    schema = table_schema(source)
+    if stored:
+        schema = {k: pl.Utf8 if is_nested(t) else t for k, t in schema.items()}
+    return read_frame(bind, stmt, schema=schema)
 
 
 def snapshot_row_counts(bind: Bind, year: int) -> dict[str, int]:
