@@ -7,6 +7,7 @@ import re
 from datetime import date
 from pathlib import Path
 
+import alembic.command
 import polars as pl
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -34,6 +35,13 @@ def test_upgrade_head_on_an_empty_database(db_url: str) -> None:
         engine.dispose()
 
 
+def test_the_head_read_off_the_files_is_alembics() -> None:
+    """`head_revision` reads the revision headers without importing Alembic; Alembic's
+    own script directory must agree."""
+    script = ScriptDirectory.from_config(warehouse_schema.alembic_config())
+    assert db.head_revision() == script.get_current_head()
+
+
 def test_a_database_at_head_is_not_migrated_again(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,7 +57,7 @@ def test_a_database_at_head_is_not_migrated_again(
         def refuse(*args: object, **kwargs: object) -> None:
             raise AssertionError("migrated a database at head")
 
-        monkeypatch.setattr(warehouse_schema.command, "upgrade", refuse)
+        monkeypatch.setattr(alembic.command, "upgrade", refuse)
         db.upgrade(engine)
     finally:
         engine.dispose()
