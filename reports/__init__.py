@@ -62,3 +62,6 @@ def render(
     for path in written:
         private_file(path)
     return written
+
+
+__all__ = ["FORMATS", "KINDS", "ReportFormat", "ReportKind", "render"]

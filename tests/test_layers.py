@@ -171,3 +171,15 @@ def test_deployments_and_snapshot_do_not_import_each_other() -> None:
 )
 def test_the_circle_finder(graph: dict[str, set[str]], expected: list[list[str]]) -> None:
     assert _cycles(graph) == expected
+
+
+def test_every_package_says_what_it_exports() -> None:
+    """Each package's `__init__` names its public surface (`__all__`)."""
+    root = Path(__file__).resolve().parents[1]
+    silent = [
+        init.relative_to(root).as_posix()
+        for package in ("flows", "transforms", "warehouse", "reports", "expectations", "config")
+        for init in (root / package).rglob("__init__.py")
+        if "migrations" not in init.parts and "__all__" not in init.read_text(encoding="utf-8")
+    ]
+    assert not silent, f"packages without __all__: {silent}"
