@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
 from config.private import private_dir, private_file
-from config.settings import Divisions, load_divisions, load_policy, load_settings
+from config.settings import Divisions, load_divisions, load_resources, load_settings
 from flows import channel_secrets
 from transforms import alerts as A
 from transforms.privacy import safe_text, scrub_error
@@ -492,11 +492,12 @@ def run_alerts(
     Raises AlertsConfigError for a bad channel file or a warehouse without a nightly run.
     """
     settings = load_settings(database_url, home)
-    divisions = load_divisions()
+    res = load_resources(settings)
+    divisions = res.divisions
     channels = load_channels(
         Path(channels_file) if channels_file else settings.channels_file, divisions
     )
-    overdue_days = load_policy(settings.policy_file).overdue_days
+    overdue_days = res.policy.overdue_days
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     try:
         if not dry_run:

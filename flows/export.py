@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from config.private import open_private, private_dir
-from config.settings import load_divisions, load_settings
+from config.settings import load_resources, load_settings
 from transforms.exports import findings_export, issues_export
 from transforms.privacy import safe_frame
 from warehouse import db
@@ -20,7 +20,7 @@ def export(what: str, out: Path, database_url: str | None = None) -> int:
     settings = load_settings(database_url)
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     db.upgrade(engine)
-    townships = load_divisions().townships
+    townships = load_resources(settings).divisions.townships
     if what == "findings":
         frame = findings_export(db.read_frame(engine, "finding"), townships)
     elif what == "issues":
@@ -63,17 +63,14 @@ def township_changes(
     settings = load_settings(database_url)
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
     db.upgrade(engine)
-    code = (
-        township
-        if township in load_divisions().townships
-        else load_divisions().township_code(township)
-    )
+    divisions = load_resources(settings).divisions
+    code = township if township in divisions.townships else divisions.township_code(township)
     if code is None:
         raise ValueError(f"未知的镇（街道）“{township}”")
     files = db.submissions_put_in_force(engine, "townships", code)
     if files.height < 2:
         raise ValueError(
-            f"{load_divisions().short_name(code)}只有 {files.height} 份已接收的花名册，无从比较。"
+            f"{divisions.short_name(code)}只有 {files.height} 份已接收的花名册，无从比较。"
         )
     before_id, after_id = files["id"][-2], files["id"][-1]
 
