@@ -24,16 +24,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import apprise
 import polars as pl
-import xlsxwriter
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
-from config.private import private_dir, private_file
+from config.private import private_dir
 from config.settings import Divisions, load_divisions, load_resources, load_settings
 from flows import channel_secrets
+from reports.fix_list import write_fix_list
 from transforms import alerts as A
-from transforms.privacy import safe_text, scrub_error
+from transforms.privacy import scrub_error
 from warehouse import db
 
 ATTEMPTS = 3  # one try and two retries
@@ -185,70 +185,6 @@ deliver_task = task(name="deliver-alert", cache_policy=NO_CACHE)(deliver)
 
 
 # ---------------------------------------------------------------- fix list
-def write_fix_list(
-    path: Path, sheets: Mapping[str, pl.DataFrame], about: list[tuple[str, str]]
-) -> Path:
-    """One sheet per frame with Chinese headers, typed cells, frozen header and autofilter,
-    then a 说明 sheet of (label, value) lines.  It holds the township's full IDs: 0600 in a
-    0700 folder; no text cell is a formula (`transforms.privacy`)."""
-    private_dir(path.parent)
-    headers = {A.ISSUE_SHEET: A.ISSUE_COLUMNS, A.FINDING_SHEET: A.FINDING_COLUMNS}
-    widths = {
-        "detail": 60,
-        "other_locations": 40,
-        "suggested_fix": 30,
-        "file": 28,
-        "person": 22,
-        "household_id": 18,
-        "problem": 20,
-        "value": 18,
-        "first_seen": 12,
-    }
-    book = xlsxwriter.Workbook(
-        str(path),
-        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
-    )
-    try:
-        head = book.add_format(
-            {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}
-        )
-        wrap = book.add_format({"text_wrap": True, "valign": "top"})
-        top = book.add_format({"valign": "top"})
-        day = book.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
-        for name, frame in sheets.items():
-            sheet = book.add_worksheet(name)
-            columns = list(frame.columns)
-            names = headers.get(name, {c: c for c in columns})
-            for j, column in enumerate(columns):
-                sheet.write_string(0, j, names.get(column, column), head)
-                sheet.set_column(
-                    j, j, widths.get(column, 10), wrap if widths.get(column, 10) >= 28 else top
-                )
-            for i, row in enumerate(frame.iter_rows(), start=1):
-                for j, value in enumerate(row):
-                    if value is None:
-                        sheet.write_blank(i, j, None)
-                    elif isinstance(value, date):
-                        sheet.write_datetime(
-                            i, j, datetime.combine(value, datetime.min.time()), day
-                        )
-                    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                        sheet.write_number(i, j, value)
-                    else:
-                        sheet.write_string(i, j, safe_text(str(value)))
-            sheet.freeze_panes(1, 0)
-            sheet.autofilter(0, 0, max(frame.height, 1), max(len(columns) - 1, 0))
-        info = book.add_worksheet("说明")
-        info.set_column(0, 0, 16, top)
-        info.set_column(1, 1, 90, wrap)
-        for i, (label, value) in enumerate(about):
-            info.write_string(i, 0, label, head if i == 0 else top)
-            info.write_string(i, 1, safe_text(value))
-    finally:
-        book.close()
-    return private_file(path)
-
-
 # ---------------------------------------------------------------- warehouse reads
 def _nightly_run(engine: Engine, run_id: int | None) -> dict[str, Any]:
     if run_id is not None:
@@ -648,5 +584,4 @@ __all__ = [
     "run_alerts",
     "send_alerts",
     "summary_lines",
-    "write_fix_list",
 ]

@@ -27,6 +27,12 @@ NUMBER_FORMATS = {
     "pct": "0.0%",
     "date": "yyyy-mm-dd",
 }
+# Text stays text: never a formula, a link or a number (every workbook fupin writes).
+WORKBOOK_OPTIONS = {
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -62,10 +68,7 @@ def tables_of(data: dict[str, Any]) -> list[dict[str, Any]]:
 def write_xlsx(data: dict[str, Any], path: Path) -> Path:
     meta = data["meta"]
     created = datetime.combine(date.fromisoformat(meta["created"]), datetime.min.time())
-    wb = xlsxwriter.Workbook(
-        str(path),
-        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
-    )
+    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     wb.set_properties(
         {
             "title": meta["title"],

@@ -353,7 +353,7 @@ def read_snapshot(bind: Bind, source: str, year: int, *, stored: bool = False) -
     stmt, _ = _snapshot_select(source, year)
     schema = table_schema(source)
     if stored:
-        schema = {k: pl.Utf8 if is_nested(t) else t for k, t in schema.items()}
+        schema = {k: pl.String() if is_nested(t) else t for k, t in schema.items()}
     return read_frame(bind, stmt, schema=schema)
 
 

@@ -18,10 +18,10 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import text, update
 
 from config.settings import load_settings
-from flows.alerts import write_fix_list
 from flows.export import export
 from flows.ingest import ingest_inbox
 from reports import render
+from reports.fix_list import write_fix_list
 from tests.reports import synthetic
 from tests.reports.conftest import report_data
 from transforms import alerts as A
