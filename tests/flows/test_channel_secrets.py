@@ -4,10 +4,7 @@ errors).  A block that cannot be read fails its channel alone, in Chinese, namin
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ import pytest
 from config.settings import load_divisions, load_settings
 from flows import channel_secrets, doctor
 from flows.alerts import AlertsConfigError, channel_label, deliver, load_channels
+from tests.flows.test_alerts import webhook  # noqa: F401 (the local webhook receiver)
 
 KEY = "s3cr3t-hook-key-71"
 
@@ -26,29 +24,6 @@ def blocks(harness) -> Iterator[None]:
 
     Secret(value=KEY).save("fupin-zhuji-key", overwrite=True)
     yield
-
-
-@pytest.fixture
-def hook() -> Iterator[tuple[list[dict], int]]:
-    posts: list[dict] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            length = int(self.headers.get("Content-Length", 0))
-            posts.append({"path": self.path, "json": json.loads(self.rfile.read(length))})
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield posts, server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_references_are_found_resolved_and_hidden() -> None:
@@ -91,8 +66,8 @@ def test_the_label_is_the_reference_never_the_value() -> None:
     assert channel_label(inner) == label
 
 
-def test_a_message_goes_out_with_the_blocks_value(blocks, hook) -> None:
-    posts, port = hook
+def test_a_message_goes_out_with_the_blocks_value(blocks, webhook) -> None:  # noqa: F811
+    posts, port = webhook
     url = f"json://127.0.0.1:{port}/{{{{ prefect.blocks.secret.fupin-zhuji-key }}}}"
     sent = deliver(url, "标题", "正文", None, 1, 0)
     assert sent.status == "sent", sent.error

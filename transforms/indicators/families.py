@@ -232,11 +232,10 @@ def _problem_counts(x: IndicatorInputs) -> pl.DataFrame:
     )
 
 
-def data_quality(x: IndicatorInputs) -> pl.DataFrame:
-    """Open and overdue findings and issues, per 100 registered persons; median days to fix."""
-    wide = _problem_counts(x)
-    sums = ["persons", "open_findings", "overdue_findings", "open_issues", "overdue_issues"]
-    specs = [
+def _problem_specs() -> list[tuple[str, pl.Expr, pl.Expr, pl.Expr | None]]:
+    """Open and overdue findings and issues, and findings per 100 persons: the same five
+    indicators for a township, a village and a support unit."""
+    return [
         _count("open_findings"),
         _count("overdue_findings", "open_findings"),
         _count("open_issues"),
@@ -247,6 +246,15 @@ def data_quality(x: IndicatorInputs) -> pl.DataFrame:
             pl.col("open_findings"),
             pl.col("persons"),
         ),
+    ]
+
+
+def data_quality(x: IndicatorInputs) -> pl.DataFrame:
+    """Open and overdue findings and issues, per 100 registered persons; median days to fix."""
+    wide = _problem_counts(x)
+    sums = ["persons", "open_findings", "overdue_findings", "open_issues", "overdue_issues"]
+    specs = [
+        *_problem_specs(),
         (
             "open_issues_per_100",
             _pct("open_issues", "persons"),
@@ -373,16 +381,7 @@ def support_units(x: IndicatorInputs) -> pl.DataFrame:
         _count("persons"),
         _count("persons_out", "persons"),
         _share("exit_share", "persons_out", "persons"),
-        _count("open_findings"),
-        _count("overdue_findings", "open_findings"),
-        _count("open_issues"),
-        _count("overdue_issues", "open_issues"),
-        (
-            "open_findings_per_100",
-            _pct("open_findings", "persons"),
-            pl.col("open_findings"),
-            pl.col("persons"),
-        ),
+        *_problem_specs(),
     ]
     return _melt(x, wide, "support_unit", specs)
 
