@@ -17,6 +17,10 @@ from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DIVISIONS_CSV = CONFIG_DIR / "nanxiong_divisions.csv"
+# The ten county-level units of 韶关市 (NBS 2016), for a city or province deployment; the
+# rows of 南雄市 in it are exactly DIVISIONS_CSV's.
+CITY_DIVISIONS_CSV = CONFIG_DIR / "shaoguan_divisions.csv"
+HOME_COUNTY = "440282"  # 南雄市: the county of a single-county inbox
 POLICY_TOML = CONFIG_DIR / "policy.toml"
 
 
@@ -370,10 +374,13 @@ class Village:
 
 @dataclass(frozen=True)
 class Divisions:
-    """Nanxiong's 18 townships and 208 administrative villages (NBS 2016)."""
+    """One county's townships and administrative villages (NBS 2016); by default Nanxiong's
+    18 townships and 208 villages."""
 
     townships: dict[str, str]  # code -> name
     villages: tuple[Village, ...]
+    county_code: str = HOME_COUNTY
+    county_name: str = "南雄市"
 
     def short_name(self, code: str) -> str:
         """雄州街道办事处 → 雄州街道; towns keep their names (乌迳镇)."""
@@ -396,31 +403,63 @@ def _bare_township(name: str) -> str:
     return name
 
 
+def takes_part(township_code: str) -> bool:
+    """Whether a township-level unit keeps a poverty register: 街道 (001-099), 镇 (100-199)
+    and 乡 (200-399) do; the special areas NBS numbers from 400 (工业园, 林场, 农场, 开发区)
+    do not, as 南雄市's industrial park does not."""
+    return int(township_code[-3:]) < 400
+
+
+@lru_cache(maxsize=16)
+def load_divisions(county: str | None = None) -> Divisions:
+    """The divisions of `county` (6-digit code; default the home county, 南雄市)."""
+    code = county or HOME_COUNTY
+    if code == HOME_COUNTY:
+        with DIVISIONS_CSV.open(encoding="utf-8") as fh:
+            return _divisions(list(csv.DictReader(fh)), code, "南雄市")
+    rows = [r for r in _city_rows() if r["county_code"] == code]
+    if not rows:
+        known = "、".join(sorted(city_counties()))
+        raise ValueError(f"县级区划代码 {code} 不在韶关市区划表中（可用：{known}）")
+    return _divisions(rows, code, rows[0]["county_name"])
+
+
 @lru_cache(maxsize=1)
-def load_divisions() -> Divisions:
+def _city_rows() -> tuple[dict[str, str], ...]:
+    with CITY_DIVISIONS_CSV.open(encoding="utf-8") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def city_counties() -> dict[str, str]:
+    """county code -> name, for every county of the city divisions file, in code order."""
+    return {r["county_code"]: r["county_name"] for r in _city_rows()}
+
+
+def _divisions(rows: list[dict[str, str]], county: str, county_name: str) -> Divisions:
     townships: dict[str, str] = {}
     villages: list[Village] = []
-    with DIVISIONS_CSV.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["township_code"].endswith("400"):
-                continue  # the industrial park is not a township
-            townships[row["township_code"]] = row["township_name"]
-            if row["village_name"].endswith("村委会"):
-                villages.append(
-                    Village(
-                        row["village_code"],
-                        row["village_name"],
-                        row["township_code"],
-                        row["township_name"],
-                        row["urban_rural_code"],
-                    )
+    for row in rows:
+        if not takes_part(row["township_code"]):
+            continue
+        townships[row["township_code"]] = row["township_name"]
+        if row["village_name"].endswith(("村委会", "村民委员会")):
+            villages.append(
+                Village(
+                    row["village_code"],
+                    row["village_name"],
+                    row["township_code"],
+                    row["township_name"],
+                    row["urban_rural_code"],
                 )
-    return Divisions(townships, tuple(villages))
+            )
+    return Divisions(townships, tuple(villages), county, county_name)
 
 
 def village_short(name: str) -> str:
-    """珠玑村委会 → 珠玑村: how clerks write a village."""
-    return name.removesuffix("委会") if name.endswith("村委会") else name
+    """珠玑村委会 → 珠玑村 (and 龙归村民委员会 → 龙归村): how clerks write a village."""
+    if name.endswith("村委会"):
+        return name.removesuffix("委会")
+    return name.removesuffix("民委员会") if name.endswith("村民委员会") else name
 
 
 @dataclass(frozen=True)
