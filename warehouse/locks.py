@@ -34,6 +34,18 @@ RUN_LOCK_KEY = 0x667570696E
 RUN_LOCK_POLL_SECONDS = 2.0
 
 
+def _county(engine: Engine) -> str | None:
+    county: str | None = engine.get_execution_options().get("fupin_county")  # schema.COUNTY_OPTION
+    return county
+
+
+def advisory_key(engine: Engine) -> int:
+    """The advisory lock of `engine`'s warehouse: each county of a multi-county database has
+    its own, so that counties run side by side while runs of one county stay apart."""
+    county = _county(engine)
+    return RUN_LOCK_KEY if county is None else (RUN_LOCK_KEY << 20) + int(county)
+
+
 @dataclass
 class _HeldLock:
     exclusive: bool
@@ -47,8 +59,11 @@ _held_guard = threading.Lock()
 
 
 def lock_key(engine: Engine) -> str:
-    """The warehouse's name for its run lock and its live runs (no password)."""
-    return engine.url.render_as_string(hide_password=True)
+    """The warehouse's name for its run lock and its live runs (no password); a county of a
+    multi-county database is a warehouse of its own."""
+    name = engine.url.render_as_string(hide_password=True)
+    county = _county(engine)
+    return name if county is None else f"{name}#{county}"
 
 
 # Runs this process started and has not finished, per warehouse (`lock_key`): alive whatever
@@ -146,11 +161,12 @@ def _acquire_advisory(
     wait: bool,
 ) -> Callable[[], None] | None:
     suffix = "" if exclusive else "_shared"
+    key = advisory_key(engine)
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         waited = False
         while not conn.execute(
-            text(f"SELECT pg_try_advisory_lock{suffix}(:key)"), {"key": RUN_LOCK_KEY}
+            text(f"SELECT pg_try_advisory_lock{suffix}(:key)"), {"key": key}
         ).scalar():
             if not wait:
                 conn.close()
@@ -165,7 +181,7 @@ def _acquire_advisory(
 
     def release() -> None:
         try:
-            conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:key)"), {"key": RUN_LOCK_KEY})
+            conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:key)"), {"key": key})
             conn.close()
         except Exception:
             conn.invalidate()  # closing the session releases the lock

@@ -24,12 +24,48 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def connect(url: str, *, cache_dir: Path | None = None, **engine_options: Any) -> Engine:
+# A county's warehouse in a multi-county deployment is a PostgreSQL schema of its own; the
+# city's extracts live in the schema of the city's code.  See `county_schema`.
+COUNTY_OPTION = "fupin_county"
+CITY_CODE = "440200"  # 韶关市
+FILE_IDS_PER_UNIT = 1_000_000
+
+
+class SingleCountyDatabase(ValueError):
+    """More than one county asked of a warehouse that can hold only one (SQLite)."""
+
+
+def county_schema(code: str) -> str:
+    """The PostgreSQL schema of a county (or of the city's extracts): `c440282`."""
+    if not (len(code) == 6 and code.isdigit()):
+        raise ValueError(f"县级区划代码应为 6 位数字：{code!r}")
+    return f"c{code}"
+
+
+def first_file_id(code: str) -> int:
+    """Where a unit's `source_file` ids start, so that a file id names one file in the whole
+    city (findings cite rows of other counties' 低保 rolls and of the city extracts)."""
+    return int(code[-4:]) * FILE_IDS_PER_UNIT + 1
+
+
+def county_of(engine: Engine) -> str | None:
+    """The county (or city) whose schema `engine` works in; None for a single-county warehouse."""
+    county: str | None = engine.get_execution_options().get(COUNTY_OPTION)
+    return county
+
+
+def connect(
+    url: str, *, cache_dir: Path | None = None, county: str | None = None, **engine_options: Any
+) -> Engine:
     """An engine for a SQLite file or a PostgreSQL database (psycopg 3); with `cache_dir`,
     `current` keeps Parquet copies of the rows in force there (`warehouse.row_cache`).
 
     SQLite: WAL journal, foreign keys on, a busy timeout, and SQLAlchemy issuing BEGIN itself
     so that DDL and reads are transactional too.  PostgreSQL: session time zone UTC.
+
+    With `county` (a multi-county deployment), every table is the county's own: the session's
+    search path is the county's schema (`county_schema`), so the same SQL, migrations, COPY
+    and locks serve each county apart.  SQLite holds one county only and refuses.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -38,14 +74,23 @@ def connect(url: str, *, cache_dir: Path | None = None, **engine_options: Any) -
             parsed = parsed.set(drivername="postgresql+psycopg")
         elif parsed.drivername != "postgresql+psycopg":
             raise ValueError(f"PostgreSQL is used through psycopg 3, not {parsed.drivername}")
+        options = "-c timezone=UTC"
+        if county is not None:
+            options += f" -c search_path={county_schema(county)}"
+            engine_options.setdefault("execution_options", {})[COUNTY_OPTION] = county
         engine = create_engine(
             parsed,
             pool_pre_ping=True,
-            connect_args={"options": "-c timezone=UTC", "application_name": "fupin"},
+            connect_args={"options": options, "application_name": "fupin"},
             **engine_options,
         )
         return row_cache.attach(engine, cache_dir) if cache_dir else engine
     if backend == "sqlite":
+        if county is not None:
+            raise SingleCountyDatabase(
+                "多县（市级、省级）部署须使用 PostgreSQL 仓库：SQLite 只能保存一个县的数据。"
+                "请把 FUPIN_DATABASE_URL（或 --db）设为 postgresql://… 后重试。"
+            )
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             private_database(Path(parsed.database))  # 0600, and so its -wal/-shm
@@ -54,6 +99,28 @@ def connect(url: str, *, cache_dir: Path | None = None, **engine_options: Any) -
         event.listen(engine, "begin", _sqlite_on_begin)
         return row_cache.attach(engine, cache_dir) if cache_dir else engine
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://…")
+
+
+def _prepare_county(engine: Engine, county: str) -> None:
+    """Create the county's schema (on first use) before Alembic creates its tables there."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {county_schema(county)}")
+        conn.commit()
+
+
+def _number_files(engine: Engine, county: str) -> None:
+    """Start a new county's file ids at `first_file_id` (once: while no file has an id)."""
+    with engine.connect() as conn:
+        seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence('source_file', 'id')").scalar()
+        used = conn.exec_driver_sql("SELECT count(*) FROM source_file").scalar()
+        if seq and not used:
+            last = conn.execute(text(f"SELECT last_value, is_called FROM {seq}")).one()
+            if not last.is_called:
+                conn.execute(
+                    text("SELECT setval(:seq, :first, false)"),
+                    {"seq": seq, "first": first_file_id(county)},
+                )
+        conn.commit()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -148,15 +215,20 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
     already at the head is left untouched: every run calls this, and the migration
     transaction's whole-database foreign-key check costs seconds on a city's warehouse."""
     engine = connect(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    county = county_of(engine)
     try:
         if revision == "head" and revision_of(engine) == head_revision():
             return
         from alembic import command
 
+        if county is not None:
+            _prepare_county(engine, county)
         with migration_transaction(engine) as conn:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+        if county is not None:
+            _number_files(engine, county)
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()

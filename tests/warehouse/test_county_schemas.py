@@ -1,0 +1,78 @@
+"""A multi-county warehouse: one PostgreSQL database, one schema per county (and one for the
+city's extracts), the same tables, migrations, file numbering and run locks in each."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+
+from tests.warehouse.conftest import add_file
+from warehouse import db
+from warehouse.locks import try_shared
+from warehouse.schema import (
+    CITY_CODE,
+    SingleCountyDatabase,
+    county_of,
+    county_schema,
+    first_file_id,
+)
+
+
+@pytest.mark.postgres
+def test_each_county_has_its_own_tables_and_file_numbers(pg_url: str) -> None:
+    engines = {code: db.connect(pg_url, county=code) for code in ("440282", "440281", CITY_CODE)}
+    try:
+        for engine in engines.values():
+            db.upgrade(engine)
+            db.upgrade(engine)  # at head: left alone
+        with engines["440282"].connect() as conn:
+            schemas = set(inspect(conn).get_schema_names())
+        assert {"c440282", "c440281", "c440200"} <= schemas
+        ids = {code: add_file(e, "townships", f"{code}100") for code, e in engines.items()}
+        assert ids == {code: first_file_id(code) for code in engines}
+        assert ids["440282"] == 282_000_001 and ids[CITY_CODE] == 200_000_001
+        assert add_file(engines["440282"], "dibao") == 282_000_002
+        # a county sees its own rows only
+        for code, engine in engines.items():
+            files = db.read_frame(engine, "source_file")
+            assert files["id"].to_list() == (
+                [ids[code], ids[code] + 1] if code == "440282" else [ids[code]]
+            )
+            assert county_of(engine) == code
+        # the single-county tables of the database's default schema are not touched
+        plain = db.connect(pg_url)
+        try:
+            with plain.connect() as conn:
+                assert not inspect(conn).has_table("source_file", schema="public")
+            assert county_of(plain) is None
+        finally:
+            plain.dispose()
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+
+
+@pytest.mark.postgres
+def test_counties_run_side_by_side_but_a_county_runs_once(pg_url: str) -> None:
+    a, b, a_again = (db.connect(pg_url, county=c) for c in ("440282", "440281", "440282"))
+    try:
+        with db.run_lock(a, exclusive=True):
+            other = try_shared(b)  # another county is free
+            assert other is not None
+            other()
+            assert try_shared(a_again) is None  # the same county is held
+    finally:
+        for engine in (a, b, a_again):
+            engine.dispose()
+
+
+def test_sqlite_holds_one_county_and_says_so(sqlite_url: str) -> None:
+    with pytest.raises(SingleCountyDatabase, match="PostgreSQL"):
+        db.connect(sqlite_url, county="440281")
+
+
+def test_schema_names_are_county_codes() -> None:
+    assert county_schema("440282") == "c440282"
+    for bad in ("4402", "44028x", "440282; DROP"):
+        with pytest.raises(ValueError):
+            county_schema(bad)
