@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -410,10 +411,42 @@ def takes_part(township_code: str) -> bool:
     return int(township_code[-3:]) < 400
 
 
-@lru_cache(maxsize=16)
+# The county this process works for (`working_for`): process-wide, not a ContextVar, because
+# ingest validates on threads of its own, which would not see a context variable.  A worker
+# of the multi-county nightly runs one county's task at a time (flows.city).
+_WORKING_FOR: list[str] = [HOME_COUNTY]
+_WORKING_LOCK = threading.Lock()
+
+
+@contextmanager
+def working_for(county: str) -> Iterator[None]:
+    """Within the block, `load_divisions()` (and whatever is built from it: the expectation
+    suites, the township lookups of ingest and reports) answers `county`.  Two different
+    counties at once in one process would mix their divisions, so that is refused."""
+    with _WORKING_LOCK:
+        if len(_WORKING_FOR) > 1 and _WORKING_FOR[-1] != county:
+            raise RuntimeError(f"this process already works for county {_WORKING_FOR[-1]}")
+        _WORKING_FOR.append(county)
+    try:
+        yield
+    finally:
+        with _WORKING_LOCK:
+            _WORKING_FOR.pop()
+
+
+def current_county() -> str:
+    """The county `load_divisions()` answers: the home county unless `working_for` says."""
+    return _WORKING_FOR[-1]
+
+
 def load_divisions(county: str | None = None) -> Divisions:
-    """The divisions of `county` (6-digit code; default the home county, 南雄市)."""
-    code = county or HOME_COUNTY
+    """The divisions of `county` (6-digit code; default `current_county()`, which is the home
+    county, 南雄市, unless a multi-county run works for another)."""
+    return _load_divisions(county or current_county())
+
+
+@lru_cache(maxsize=16)
+def _load_divisions(code: str) -> Divisions:
     if code == HOME_COUNTY:
         with DIVISIONS_CSV.open(encoding="utf-8") as fh:
             return _divisions(list(csv.DictReader(fh)), code, "南雄市")

@@ -114,10 +114,16 @@ def _message(check: Check, header: str) -> tuple[pl.Expr, pl.Expr]:
     kind, name = check.issue, check.name
     if kind == "required_missing":
         if name == "township.required":
+            county = load_divisions()
+            towns = [county.short_name(c) for c in county.townships if c[-3] == "1"]
+            example = (
+                "珠玑镇" if "珠玑镇" in towns else (towns or list(county.townships.values()))[0]
+            )
             return (
                 pl.format("{}「乡镇」为空，标题行中也没有乡镇名称", _ROW_TEXT),
                 pl.lit(
-                    "填写乡镇名称，或在标题行写明乡镇（如“南雄市珠玑镇建档立卡贫困人口花名册”）"
+                    "填写乡镇名称，或在标题行写明乡镇"
+                    f"（如“{county.county_name}{example}建档立卡贫困人口花名册”）"
                 ),
             )
         what = "为空或无法识别" if check.unparsed_possible else "为空，此项必须填写"
@@ -147,7 +153,11 @@ def _message(check: Check, header: str) -> tuple[pl.Expr, pl.Expr]:
             )
         if name == "township.parsed":
             return (
-                pl.format("{}「乡镇」填写为“{}”，不是南雄市的乡镇（街道）", _ROW_TEXT, v),
+                pl.format(
+                    f"{{}}「乡镇」填写为“{{}}”，不是{load_divisions().county_name}的乡镇（街道）",
+                    _ROW_TEXT,
+                    v,
+                ),
                 pl.lit("填写本乡镇的名称，如“珠玑镇”；其他乡镇的人员由所属乡镇填报"),
             )
         return (

@@ -38,7 +38,13 @@ from great_expectations.expectations.row_conditions import (
 )
 
 from config import schema
-from config.settings import load_divisions, value_limits, village_short
+from config.settings import (
+    HOME_COUNTY,
+    current_county,
+    load_divisions,
+    value_limits,
+    village_short,
+)
 from expectations import custom
 from expectations.context import gx_context
 from transforms import ids
@@ -340,11 +346,16 @@ def _condition_columns(condition: ComparisonCondition | NullityCondition | None)
     return () if condition is None else (condition.column.name,)
 
 
-@cache
 def township_villages() -> tuple[str, ...]:
-    """`code|name` for every village, as registered (珠玑村委会) and as clerks write it (珠玑村)."""
+    """`code|name` for every village of the county worked for, as registered (珠玑村委会) and
+    as clerks write it (珠玑村)."""
+    return _township_villages(current_county())
+
+
+@cache
+def _township_villages(county: str) -> tuple[str, ...]:
     pairs = set()
-    for village in load_divisions().villages:
+    for village in load_divisions(county).villages:
         pairs.add(f"{village.township_code}|{village.name}")
         pairs.add(f"{village.township_code}|{village_short(village.name)}")
     return tuple(sorted(pairs))
@@ -574,14 +585,19 @@ class Suite:
         return list(seen)
 
 
-@cache
 def build(kind: str, engine: Engine = "pandas") -> Suite:
-    """The GX suite of a source (built once per process)."""
+    """The GX suite of a source (built once per process and county: the village checks
+    hold the county's villages)."""
+    return _build(kind, engine, current_county())
+
+
+@cache
+def _build(kind: str, engine: Engine, county: str) -> Suite:
     if kind not in SUITES:
         raise ValueError(f"unknown source kind {kind!r}; expected one of {sorted(SUITES)}")
     gx_context()  # a suite needs an active context
     checks = SUITES[kind](engine)
-    name = f"fupin_{kind}_{engine}"
+    name = f"fupin_{kind}_{engine}" + ("" if county == HOME_COUNTY else f"_{county}")
     suite = _gx_suite(name, checks, copy=False)
     by_columns: dict[frozenset[str], list[Check]] = {}
     for check in checks:

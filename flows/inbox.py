@@ -93,7 +93,41 @@ COUNTY_FOLDER = (
 )
 
 
-def survey(inbox: Path, limits: InboxLimits | None = None) -> list[Entry]:
+COUNTY_SOURCES = ("townships", "dibao")  # a county's own, in its folder of a city inbox
+CITY_SOURCES = ("insurance", "claims")  # city-wide, at the top of a city inbox
+IN_COUNTY_FOLDER = (
+    "多县（市级）部署中，医保参保名册和结算明细是全市数据，应放在收件目录顶层的 insurance、"
+    "claims 文件夹，不放在县级代码文件夹内；未读取"
+)
+AT_CITY_TOP = (
+    "多县（市级）部署中，乡镇花名册和低保名册应放在所属县（市、区）的县级代码文件夹内"
+    "（如 440282/townships、440282/dibao）；未读取"
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which source folders a survey reads, and what it says of the others.
+
+    SINGLE is a single-county inbox (sources.md's first layout).  In a multi-county inbox,
+    each county's folder is surveyed as IN_COUNTY (its 花名册 and 低保 roll) and the top as
+    CITY_TOP (the city-wide extracts; the county folders are the counties' own surveys)."""
+
+    sources: tuple[str, ...] = SOURCE_FOLDERS
+    misplaced: str | None = None  # why a source folder of the other part is not read here
+    county_folders_are_surveyed: bool = False
+
+
+SINGLE = Layout()
+IN_COUNTY = Layout(COUNTY_SOURCES, IN_COUNTY_FOLDER)
+CITY_TOP = Layout(CITY_SOURCES, AT_CITY_TOP, county_folders_are_surveyed=True)
+
+
+def is_county_folder(name: str) -> bool:
+    return name.isdigit() and len(name) == 6
+
+
+def survey(inbox: Path, limits: InboxLimits | None = None, layout: Layout = SINGLE) -> list[Entry]:
     """Every entry of the inbox with what is to become of it, without following a link or
     opening a file: the source folders in order, each oldest first (so a later submission
     of the same township replaces an earlier one in the same run), then what lies outside
@@ -105,7 +139,7 @@ def survey(inbox: Path, limits: InboxLimits | None = None) -> list[Entry]:
         return []
     entries: list[Entry] = []
     outside: list[Entry] = []
-    for folder in SOURCE_FOLDERS:
+    for folder in layout.sources:
         base = inbox / folder
         try:
             st = base.lstat()
@@ -120,11 +154,16 @@ def survey(inbox: Path, limits: InboxLimits | None = None) -> list[Entry]:
         else:
             outside.append(Entry("", base, folder, ignored=f"“{folder}”应是文件夹，未读取"))
     for item in top:
-        if item.name in SOURCE_FOLDERS:
+        if item.name in layout.sources:
             continue
         rel = item.name
+        if layout.county_folders_are_surveyed and is_county_folder(rel):
+            continue
         if item.is_dir(follow_symlinks=False):
-            why = COUNTY_FOLDER if rel.isdigit() and len(rel) == 6 else UNKNOWN_FOLDER
+            if item.name in SOURCE_FOLDERS:
+                why = layout.misplaced or UNKNOWN_FOLDER
+            else:
+                why = COUNTY_FOLDER if is_county_folder(rel) else UNKNOWN_FOLDER
             inside = list(_walk_ignored(Path(item.path), inbox, why))
             outside.extend(inside or [Entry("", Path(item.path), rel, ignored=why)])
         elif item.is_symlink():

@@ -37,8 +37,10 @@ from config.settings import (
 )
 from flows import readers, validation
 from flows.inbox import (
+    SINGLE,
     SPREADSHEET_SUFFIXES,
     FileOutcome,
+    Layout,
     biggest_first,
     by_biggest_folder,
     scan_inbox,
@@ -350,7 +352,9 @@ def ingest_file(
     return store(engine, file, parsed, run_id, load_policy(settings.policy_file).submissions)
 
 
-def ingest_inbox(engine: Engine, settings: Settings, inbox: Path, run_id: int) -> list[FileOutcome]:
+def ingest_inbox(
+    engine: Engine, settings: Settings, inbox: Path, run_id: int, layout: Layout = SINGLE
+) -> list[FileOutcome]:
     """Every new file of the inbox: archived, parsed, stored and validated; outcomes in the
     order taken (`biggest_first`), then the entries quarantined unread, then those ignored
     (`survey`): every entry of the inbox has one.
@@ -369,7 +373,7 @@ def ingest_inbox(engine: Engine, settings: Settings, inbox: Path, run_id: int) -
     seen: set[str] = set()
     policy = load_policy(settings.policy_file)
     limits = policy.submissions
-    entries = survey(inbox, policy.inbox)
+    entries = survey(inbox, policy.inbox, layout)
     order = by_biggest_folder(entries)
     refused = [e for e in entries if e.refused]
     registered = [

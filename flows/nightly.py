@@ -26,7 +26,7 @@ from flows.report import build_report, compute_indicators
 from reports import ReportFormat
 from transforms.indicators import period_of
 from transforms.reconcile import Reconciled, reconcile
-from transforms.rules import ENROLMENT_READ
+from transforms.rules import ENROLMENT_READ, RulesRun
 from warehouse import db
 
 KINDS = ("roster", "village", "dibao", "enrolment", "settlement")
@@ -109,20 +109,26 @@ def reconcile_and_record(
 ) -> tuple[Reconciled, dict[str, Any]]:
     shown = {i: name.rsplit("/", 1)[-1] for i, name in files.items()}  # a clerk knows the file name
     result = reconcile(data, as_of, res.policy, res.divisions, shown)
-    db.replace_rows(engine, "identity_link", result.links.with_columns(run_id=pl.lit(run_id)), {})
+    return result, record_findings(engine, result.links, result.rules, run_id, as_of)
+
+
+def record_findings(
+    engine: Engine, links: pl.DataFrame, run: RulesRun, run_id: int, as_of: date
+) -> dict[str, Any]:
+    """The identity links and the findings of the rules that ran, into their life cycle."""
+    db.replace_rows(engine, "identity_link", links.with_columns(run_id=pl.lit(run_id)), {})
     db.refresh_statistics(engine, ["identity_link"])
     # A rule that failed tonight did not judge its findings: they stay as they were.
-    run = result.rules
     counts = db.upsert_lifecycle(
-        engine, "finding", result.findings, run_id, as_of, scope={"rule": run.ran}
+        engine, "finding", run.findings, run_id, as_of, scope={"rule": run.ran}
     )
     for rule, why in run.failed.items():
         _logger().error("rule %s failed: %s; its findings are left as they were", rule, why)
     for rule, n in run.keyless.items():
         _logger().error("rule %s: %d finding(s) without a key left out", rule, n)
-    per_rule = result.findings.group_by("rule").len().sort("rule")
+    per_rule = run.findings.group_by("rule").len().sort("rule")
     _logger().info("比对核查：%d 条规则运行，%s", len(run.ran), _lifecycle_zh(counts))
-    return result, {
+    return {
         **counts,
         "by_rule": dict(zip(per_rule["rule"], per_rule["len"], strict=True)),
         "rules_failed": run.failed,

@@ -21,7 +21,13 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine
 
-from config.settings import DIVISIONS_CSV, value_limits
+from config.settings import (
+    CITY_DIVISIONS_CSV,
+    DIVISIONS_CSV,
+    HOME_COUNTY,
+    current_county,
+    value_limits,
+)
 from transforms.frames import CANONICAL, ISSUE, conform, empty
 from warehouse import db
 
@@ -29,12 +35,19 @@ VALIDATED = tuple(CANONICAL)  # every canonical kind has a suite
 _ROOT = Path(__file__).resolve().parents[1]
 
 
-@cache
 def fingerprint() -> str:
-    """What the suites' verdicts depend on, hashed: their code, the schema, the divisions,
-    and the bounds of policy.toml [values] (the village sheet's income is judged against
-    them, and every message of an implausible value names them)."""
+    """What the suites' verdicts depend on, hashed: their code, the schema, the divisions
+    (of the county worked for), and the bounds of policy.toml [values] (the village sheet's
+    income is judged against them, and every message of an implausible value names them)."""
+    return _fingerprint(current_county())
+
+
+@cache
+def _fingerprint(county: str) -> str:
     digest = hashlib.sha256(version("great-expectations").encode())
+    if county != HOME_COUNTY:  # the home county's stamp stays what it always was
+        digest.update(county.encode())
+        digest.update(CITY_DIVISIONS_CSV.read_bytes())
     digest.update(repr(value_limits()).encode())
     inputs = sorted((_ROOT / "expectations").glob("*.py")) + [
         _ROOT / "config" / "schema.py",
