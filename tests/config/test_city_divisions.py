@@ -22,8 +22,13 @@ def test_the_city_file_holds_nanxiong_exactly() -> None:
         ours = [tuple(r.values()) for r in csv.DictReader(fh)]
     with CITY_DIVISIONS_CSV.open(encoding="utf-8") as fh:
         city = [
-            (r["township_code"], r["township_name"], r["village_code"], r["village_name"],
-             r["urban_rural_code"])
+            (
+                r["township_code"],
+                r["township_name"],
+                r["village_code"],
+                r["village_name"],
+                r["urban_rural_code"],
+            )
             for r in csv.DictReader(fh)
             if r["county_code"] == HOME_COUNTY
         ]
