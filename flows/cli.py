@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     n = sub.add_parser("nightly", help="立即运行一次夜间核查")
     n.add_argument("--inbox", required=True)
     n.add_argument("--as-of", type=_date, default=None)
+    n.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="多县收件目录：本机 Dask 工作进程数（默认 2；0 为单进程逐县运行）；"
+        "设置 FUPIN_DASK_ADDRESS 则使用已有的 Dask 集群",
+    )
     n.set_defaults(func=cmd_nightly)
 
     e = sub.add_parser(

@@ -57,6 +57,10 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE
+    from flows.city import county_folders
+
+    if county_folders(inbox):
+        return _city_nightly(args, inbox)
     # The warehouse comes from the environment (`main` puts --db there): a flow parameter
     # would show the URL, password included, on the run page and keep it in Prefect.
     result = nightly(str(inbox), args.as_of.isoformat() if args.as_of else None)
@@ -68,6 +72,30 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return NEEDS_PERSON
+    return NEEDS_PERSON if result["needs_attention"] else OK
+
+
+def _city_nightly(args: argparse.Namespace, inbox: Path) -> int:
+    """A multi-county inbox (folders named by county code): the city's nightly on Dask."""
+    from flows.city import run_city
+    from warehouse.schema import SingleCountyDatabase
+
+    settings = _settings(args)
+    if not settings.database_url.startswith("postgresql"):
+        print(SingleCountyDatabase.MESSAGE, file=sys.stderr)
+        return USAGE
+    as_of = args.as_of.isoformat() if args.as_of else None
+    result = run_city(str(inbox), as_of, workers=args.workers)
+    for code, county in result["counties"].items():
+        f, i, files = county["findings"], county["issues"], county["files"]
+        print(
+            f"{code}（运行 #{county['run_id']}）：新接收文件 {files.get('accepted', 0)} 个；"
+            f"核查发现 新增 {f['new']}，仍未整改 {f['still_open']}，已整改 {f['resolved']}；"
+            f"数据质量问题 新增 {i['new']}，仍未整改 {i['still_open']}，已整改 {i['resolved']}。"
+        )
+        for path in county.get("reports", []):
+            print(f"  报告：{path}")
+    print(f"多县夜间核查完成（截至 {result['as_of']}），用时 {result['seconds']:.1f} 秒。")
     return NEEDS_PERSON if result["needs_attention"] else OK
 
 

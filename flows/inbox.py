@@ -88,8 +88,9 @@ UNKNOWN_FOLDER = (
     "请把文件移入相应的来源文件夹"
 )
 COUNTY_FOLDER = (
-    "所在文件夹是按县（市）分设的文件夹（县级代码/townships 等），本系统尚未启用这种布局，"
-    "未读取：单县部署请把文件直接放入 townships、dibao、insurance 或 claims 文件夹"
+    "所在文件夹是按县（市、区）分设的文件夹（县级代码/townships 等），属于多县（市级）收件"
+    "目录布局，本次按单县收件目录运行，未读取：单县部署请把文件直接放入 townships、dibao、"
+    "insurance 或 claims 文件夹；多县部署请用 PostgreSQL 仓库运行 fupin nightly"
 )
 
 

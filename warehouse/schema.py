@@ -34,6 +34,11 @@ FILE_IDS_PER_UNIT = 1_000_000
 class SingleCountyDatabase(ValueError):
     """More than one county asked of a warehouse that can hold only one (SQLite)."""
 
+    MESSAGE = (
+        "多县（市级、省级）部署须使用 PostgreSQL 仓库：SQLite 只能保存一个县的数据。"
+        "请把 FUPIN_DATABASE_URL（或 --db）设为 postgresql://… 后重试。"
+    )
+
 
 def county_schema(code: str) -> str:
     """The PostgreSQL schema of a county (or of the city's extracts): `c440282`."""
@@ -87,10 +92,7 @@ def connect(
         return row_cache.attach(engine, cache_dir) if cache_dir else engine
     if backend == "sqlite":
         if county is not None:
-            raise SingleCountyDatabase(
-                "多县（市级、省级）部署须使用 PostgreSQL 仓库：SQLite 只能保存一个县的数据。"
-                "请把 FUPIN_DATABASE_URL（或 --db）设为 postgresql://… 后重试。"
-            )
+            raise SingleCountyDatabase(SingleCountyDatabase.MESSAGE)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             private_database(Path(parsed.database))  # 0600, and so its -wal/-shm
