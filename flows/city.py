@@ -337,3 +337,34 @@ def city_nightly(
         "多县夜间核查完成：%d 个县（市、区），用时 %.1f 秒", len(codes), summary["seconds"]
     )
     return summary
+
+
+def city_findings(database_url: str, status: str | None = "open") -> pl.DataFrame:
+    """Every county's findings (open ones by default) with its `county_code` first, R16
+    listed once under the lowest county involved (findings.md), sorted."""
+    from warehouse.schema import counties_in
+
+    plain = db.connect(database_url)
+    try:
+        counties = counties_in(plain)
+    finally:
+        plain.dispose()
+    frames = []
+    for county in counties:
+        engine = db.connect(database_url, county=county)
+        try:
+            frame = db.read_frame(engine, "finding")
+        finally:
+            engine.dispose()
+        if status:
+            frame = frame.filter(pl.col("status") == status)
+        frames.append(frame.select(pl.lit(county).alias("county_code"), pl.all()))
+    if not frames:
+        return pl.DataFrame()
+    every = pl.concat(frames).sort("county_code", "rule", "key")
+    return (
+        every.unique(["rule", "key"], keep="first", maintain_order=True)
+        .filter(pl.col("rule") == "R16")
+        .vstack(every.filter(pl.col("rule") != "R16"))
+        .sort("county_code", "rule", "key")
+    )

@@ -51,6 +51,13 @@ def score_findings(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     return score(f, truth, "rule", ["rule", "key"])
 
 
+def score_city_findings(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    """As `score_findings`, a finding being a county's (`county_code`, rule, key): the
+    city-wide export's findings against a multi-county truth."""
+    f = found.with_columns(key=pl.col("key").str.replace(r"^R\d\d:", ""))
+    return score(f, truth, "rule", ["county_code", "rule", "key"])
+
+
 def suggestion_accuracy(found: pl.DataFrame, truth: pl.DataFrame) -> dict[str, int]:
     """R07: of the suggestions given for true R07 findings, how many are the right ID."""
     f = found.filter(pl.col("rule") == "R07").with_columns(

@@ -65,9 +65,11 @@ from warehouse.queries import (
 )
 from warehouse.runs import abandon_dead_runs, finish_run, start_run
 from warehouse.schema import (
+    CITY_CODE,
     SQLITE_BUSY_TIMEOUT_MS,
     alembic_config,
     connect,
+    counties_in,
     head_revision,
     refresh_statistics,
     revision_of,
@@ -77,6 +79,7 @@ from warehouse.snapshot_rows import freeze_snapshot, record_snapshot
 from warehouse.staging import StagedDocument, read_staged, staged_document, write_staged
 
 __all__ = [
+    "CITY_CODE",
     "CURRENT_KINDS",
     "FINISHED",
     "INSURED",
@@ -86,6 +89,7 @@ __all__ = [
     "alembic_config",
     "canonical_of",
     "connect",
+    "counties_in",
     "consistent_read",
     "current",
     "delete_rows",

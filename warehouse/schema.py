@@ -250,3 +250,18 @@ def refresh_statistics(bind: Bind, tables: Sequence[str]) -> None:
             conn.execute(text(f"ANALYZE {quote(name)}"))
         if isinstance(bind, Engine):
             conn.commit()
+
+
+def counties_in(engine: Engine) -> list[str]:
+    """The counties a multi-county PostgreSQL warehouse holds (their schemas, migrated), in
+    code order; [] for a single-county warehouse (SQLite, or PostgreSQL without them)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        names = inspect(conn).get_schema_names()
+        held = [
+            n[1:]
+            for n in names
+            if re.fullmatch(r"c\d{6}", n) and inspect(conn).has_table("alembic_version", schema=n)
+        ]
+    return sorted(c for c in held if c != CITY_CODE)

@@ -28,6 +28,7 @@ def test_each_county_has_its_own_tables_and_file_numbers(pg_url: str) -> None:
         with engines["440282"].connect() as conn:
             schemas = set(inspect(conn).get_schema_names())
         assert {"c440282", "c440281", "c440200"} <= schemas
+        assert db.counties_in(engines[CITY_CODE]) == ["440281", "440282"]  # the city's is not one
         ids = {code: add_file(e, "townships", f"{code}100") for code, e in engines.items()}
         assert ids == {code: first_file_id(code) for code in engines}
         assert ids["440282"] == 282_000_001 and ids[CITY_CODE] == 200_000_001
@@ -44,6 +45,8 @@ def test_each_county_has_its_own_tables_and_file_numbers(pg_url: str) -> None:
         try:
             with plain.connect() as conn:
                 assert not inspect(conn).has_table("source_file", schema="public")
+            db.upgrade(plain)  # a single-county warehouse beside them
+            assert db.counties_in(plain) == ["440281", "440282"]
             assert county_of(plain) is None
         finally:
             plain.dispose()
@@ -69,6 +72,10 @@ def test_counties_run_side_by_side_but_a_county_runs_once(pg_url: str) -> None:
 def test_sqlite_holds_one_county_and_says_so(sqlite_url: str) -> None:
     with pytest.raises(SingleCountyDatabase, match="PostgreSQL"):
         db.connect(sqlite_url, county="440281")
+    engine = db.connect(sqlite_url)
+    db.upgrade(engine)
+    assert db.counties_in(engine) == []
+    engine.dispose()
 
 
 def test_schema_names_are_county_codes() -> None:
