@@ -13,6 +13,7 @@ class Rule:
     name_zh: str
     about: str  # person / household / dibao_family / settlement
     severity: str  # 高 / 中 / 低
+    scope: str = "county"  # "city": judged across counties, only with more than one
 
 
 RULES: dict[str, Rule] = {
@@ -33,6 +34,7 @@ RULES: dict[str, Rule] = {
         Rule("R13", "medical_subsidy_short", "医疗救助不足70%", "settlement", "高"),
         Rule("R14", "unsafe_housing", "危房未改造", "household", "高"),
         Rule("R15", "dropout", "义务教育阶段辍学", "person", "高"),
+        Rule("R16", "duplicate_across_counties", "跨县重复登记", "person", "高", "city"),
     )
 }
 

@@ -53,6 +53,7 @@ from flows.ingest import ingest_inbox
 from flows.nightly import FILE_STATUS, _logger, assess, record_findings
 from flows.nightly import render_reports as render_task
 from transforms import city as city_transforms
+from transforms.reconcile import resolve_persons
 from transforms.rules import ENROLMENT_READ
 from warehouse import db
 from warehouse.schema import CITY_CODE
@@ -163,7 +164,7 @@ def resolve(county: str, intakes: dict[str, dict[str, Any]]) -> dict[str, Any]:
         kind: city_transforms.matching(pl.scan_parquet(extracts[kind]), wanted).collect()
         for kind in EXTRACTS
     }
-    persons = city_transforms.resolve(roster, dibao, parts["enrolment"])
+    persons = resolve_persons(roster, dibao, parts["enrolment"])
     out = Path(mine["roster"]).parent
     return {
         "persons": _write(

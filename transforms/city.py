@@ -10,13 +10,25 @@ run over the whole extract (tests/transforms/test_city.py shows it).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
+from config.rules import RULES
+from config.settings import Divisions, Policy
 from transforms import identity, ids
+from transforms.evidence import source_row
+from transforms.frames import FINDING, conform
+from transforms.privacy import mask_id_expr, mask_name_expr
+from transforms.reconcile import Reconciled, reconcile
+from transforms.rules import ACTIVE, RulesRun, _where
+from transforms.text import fmt
 
-__all__ = ["Wanted", "matching", "resolve", "wanted"]
+__all__ = ["CITY_RULES", "Wanted", "judge", "matching", "r16_duplicate_across_counties", "wanted"]
+
+CITY_RULES = [code for code, rule in RULES.items() if rule.scope == "city"]
 
 
 @dataclass(frozen=True)
@@ -53,9 +65,115 @@ def matching(rows: pl.LazyFrame, want: Wanted) -> pl.LazyFrame:
     )
 
 
-def resolve(roster: pl.DataFrame, dibao: pl.DataFrame, enrolment: pl.DataFrame) -> pl.DataFrame:
-    """The roster resolved to identities against the city's 低保 rolls and enrolment."""
-    reference = identity.reference_ids(
-        identity.source_identity(dibao), identity.source_identity(enrolment)
+def r16_duplicate_across_counties(
+    persons: pl.DataFrame, county_names: dict[str, str], file_names: dict[int, str]
+) -> pl.DataFrame:
+    """跨县重复登记: an identity active on the rosters of two or more counties.  `persons`:
+    every county's resolved roster rows, with `county_code`.  One row per (identity, county
+    involved), all with the same key, each on that county's first row (by file, then row):
+    the finding is one, shown to every county; its evidence and detail cite every row."""
+    files = pl.DataFrame(
+        {"file_id": list(file_names), "file": list(file_names.values())},
+        schema={"file_id": pl.Int64, "file": pl.Utf8},
     )
-    return identity.resolve_roster(roster, reference)
+    names = pl.DataFrame(
+        {"county_code": list(county_names), "county": list(county_names.values())},
+        schema={"county_code": pl.Utf8, "county": pl.Utf8},
+    )
+    rows = (
+        persons.filter((pl.col("person_status") == ACTIVE) & pl.col("identity").is_not_null())
+        .join(files, on="file_id", how="left")
+        .join(names, on="county_code", how="left")
+        .sort("county_code", "file_id", "row_no")
+        .with_columns(
+            place=fmt(
+                "{}《{}》第{}行",
+                pl.col("county").fill_null(pl.col("county_code")),
+                pl.col("file").fill_null("?"),
+                pl.col("row_no"),
+            )
+        )
+    )
+    spans = (
+        rows.group_by("identity", maintain_order=True)
+        .agg(
+            counties=pl.col("county_code").n_unique(),
+            places=pl.col("place").str.join("、"),
+            evidence=source_row("roster"),
+            first_name=pl.col("name").first(),
+        )
+        .filter(pl.col("counties") > 1)
+    )
+    firsts = rows.unique(["identity", "county_code"], keep="first", maintain_order=True)
+    found = firsts.join(spans, on="identity", how="inner").select(
+        "county_code",
+        rule=pl.lit("R16"),
+        key="identity",
+        township_code="township_code",
+        village="village",
+        household_id="household_id",
+        person_id="identity",
+        id_as_written="id_norm",
+        detail=fmt(
+            "{}（{}）在{}均为正常在册，跨县重复登记。请相关县（市、区）核实户籍和实际居住地后只保留一处。",
+            mask_name_expr(pl.col("first_name")),
+            mask_id_expr(pl.col("identity")),
+            pl.col("places"),
+        ),
+        evidence="evidence",
+    )
+    return pl.concat(
+        [found.select("county_code"), conform(found.drop("county_code"), FINDING)], how="horizontal"
+    )
+
+
+def city_rules(
+    persons: pl.DataFrame, county_names: dict[str, str], file_names: dict[int, str]
+) -> RulesRun:
+    """The rules judged across counties (R16), each on its own as `run_rules` runs them:
+    one that raises is reported, not raised.  Findings carry `county_code` and severity."""
+    try:
+        found = r16_duplicate_across_counties(persons, county_names, file_names)
+    except Exception as exc:  # one rule's defect must not cost the counties their night
+        return RulesRun(_empty_city(), [], {"R16": _where(exc)}, {})
+    found = found.with_columns(
+        key=pl.col("rule") + ":" + pl.col("key"), severity=pl.lit(RULES["R16"].severity)
+    )
+    return RulesRun(found, ["R16"], {}, {})
+
+
+def _empty_city() -> pl.DataFrame:
+    return pl.concat(
+        [pl.DataFrame(schema={"county_code": pl.Utf8}), conform(pl.DataFrame(), FINDING)],
+        how="horizontal",
+    ).with_columns(severity=pl.lit(None, pl.Utf8))
+
+
+def judge(
+    county: str,
+    data: dict[str, pl.DataFrame],
+    persons: dict[str, pl.DataFrame],
+    as_of: date,
+    policy: Policy,
+    divisions: Divisions,
+    file_names: dict[int, str],
+    county_names: dict[str, str],
+) -> Reconciled:
+    """A county's reconciliation in a city: R01-R15 on its roster with every lookup
+    city-wide (`data`: its roster and villages, every county's 低保 roll, the extract rows it
+    can join), and its part of R16 over `persons`, every county's resolved roster."""
+    registered = pl.concat([p["identity"] for p in persons.values()]).drop_nulls().unique()
+    result = reconcile(
+        data, as_of, policy, divisions, file_names, county=county, city_registered=registered
+    )
+    every = pl.concat(list(persons.values()), how="diagonal_relaxed")
+    city = city_rules(every, county_names, file_names)
+    mine = city.findings.filter(pl.col("county_code") == county).drop("county_code")
+    run = result.rules
+    merged = RulesRun(
+        pl.concat([run.findings, mine.select(run.findings.columns)]),
+        run.ran + city.ran,
+        {**run.failed, **city.failed},
+        {**run.keyless, **city.keyless},
+    )
+    return dataclasses.replace(result, rules=merged)

@@ -45,16 +45,29 @@ def reconcile(
     divisions: Divisions,
     file_names: dict[int, str],
     rules: list[str] | None = None,
+    *,
+    county: str | None = None,
+    city_registered: pl.Series | None = None,
 ) -> Reconciled:
-    persons = identity.resolve_roster(
-        data["roster"],
-        identity.reference_ids(
-            identity.source_identity(data["dibao"]), identity.source_identity(data["enrolment"])
-        ),
-    )
+    """With `county` (a county of a city): `data` holds that county's roster and villages,
+    every county's 低保 roll (with `county_code`) and the city extracts (or the parts of them
+    it can join, `transforms.city`); `city_registered` the identities of every county's
+    roster (R11)."""
+    persons = resolve_persons(data["roster"], data["dibao"], data["enrolment"])
     inputs = rule_inputs(persons, data, as_of, policy, file_names)
+    inputs.county, inputs.city_registered = county, city_registered
     found = findings_of(inputs, data, divisions, rules)
     return Reconciled(persons, identity_links(persons, inputs.dibao), found, inputs)
+
+
+def resolve_persons(
+    roster: pl.DataFrame, dibao: pl.DataFrame, enrolment: pl.DataFrame
+) -> pl.DataFrame:
+    """The roster resolved to identities against the 低保 roll(s) and the enrolment."""
+    reference = identity.reference_ids(
+        identity.source_identity(dibao), identity.source_identity(enrolment)
+    )
+    return identity.resolve_roster(roster, reference)
 
 
 def rule_inputs(

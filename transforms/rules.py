@@ -71,6 +71,11 @@ class RuleInputs:
     assistance_share: float
     assistance_tolerance: float
     file_names: dict[int, str] = field(default_factory=dict)
+    # In a city (transforms.city): the county judged, whose 低保 families R11 judges (the
+    # `dibao` frame is every county's roll, with `county_code`), and the identities on any
+    # county's roster, which count as registered for R11.
+    county: str | None = None
+    city_registered: pl.Series | None = None
 
     @property
     def year(self) -> int:
@@ -598,9 +603,15 @@ def r14_unsafe_housing(x: RuleInputs) -> pl.DataFrame:
 # ------------------------------------------------------------ other entities
 def r11_dibao_not_registered(x: RuleInputs) -> pl.DataFrame:
     """低保对象未建档: a rural 低保/特困 family covered at D none of whose members is on the roster."""
-    rural = x.covered.filter(pl.col("category").is_in(["农村低保", "特困供养"]))
-    roster_ids = x.persons.select("identity").drop_nulls().unique()
-    members = x.dibao.filter(pl.col("family_id").is_in(rural["family_id"].unique().implode()))
+    own = pl.lit(True)
+    if x.county is not None and "county_code" in x.dibao.columns:  # a county of a city
+        own = pl.col("county_code") == x.county
+    rural = x.covered.filter(own & pl.col("category").is_in(["农村低保", "特困供养"]))
+    roster_ids = x.persons.select("identity")
+    if x.city_registered is not None:
+        roster_ids = pl.concat([roster_ids, x.city_registered.alias("identity").to_frame()])
+    roster_ids = roster_ids.drop_nulls().unique()
+    members = x.dibao.filter(own & pl.col("family_id").is_in(rural["family_id"].unique().implode()))
     registered = members.join(roster_ids, on="identity", how="semi")["family_id"].unique().implode()
     families = (
         members.filter(~pl.col("family_id").is_in(registered))

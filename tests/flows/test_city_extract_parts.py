@@ -16,7 +16,7 @@ from flows.report import compute_indicators
 from generator.core import generate
 from generator.params import SINGLE_NIGHT
 from transforms import city, ids
-from transforms.reconcile import reconcile
+from transforms.reconcile import reconcile, resolve_persons
 from warehouse import db
 
 
@@ -89,7 +89,7 @@ def test_the_parts_a_county_matches_give_the_same_findings(harness, tmp_path: Pa
     ):
         assert a.height > 0, what
         assert a.equals(b), f"seed {seed}: {what} differ"
-    persons = city.resolve(whole["roster"], whole["dibao"], parts["enrolment"])
+    persons = resolve_persons(whole["roster"], whole["dibao"], parts["enrolment"])
     assert persons["identity"].equals(
         reconcile(whole, SINGLE_NIGHT, load_policy(), load_divisions(), names).persons["identity"]
     )

@@ -1,0 +1,89 @@
+"""A generated city of two counties, run end to end on a local Dask cluster of two workers and
+in one process: the same findings row for row, each right against the generator's truth
+(R16 included), and a second night that changes nothing keeps every finding's identity."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import create_engine, text
+
+from flows.city import city_findings, run_city
+from flows.cli import main as fupin
+from tests.conftest import PG_ADMIN_URL
+from transforms.quality import score_city_findings
+
+COUNTIES = ("440282", "440281")
+AS_OF = date(2018, 6, 30)
+VOLATILE = ("id", "updated_run_id")
+
+
+@pytest.fixture
+def second_pg_url() -> Iterator[str]:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"fupin_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_city_on_dask_equals_one_process_and_the_truth(
+    harness, tmp_path: Path, pg_url: str, second_pg_url: str
+) -> None:
+    seed = random.SystemRandom().randrange(1, 1_000_000)
+    world = tmp_path / "world"
+    assert (
+        fupin(
+            [
+                "generate",
+                "--out",
+                str(world),
+                "--counties",
+                ",".join(COUNTIES),
+                "--scale",
+                "0.02",
+                "--seed",
+                str(seed),
+            ]
+        )
+        == 0
+    )
+    inbox = str(world / "inbox")
+
+    one = run_city(inbox, AS_OF.isoformat(), pg_url, str(tmp_path / "one"), workers=0)
+    dask = run_city(inbox, AS_OF.isoformat(), second_pg_url, str(tmp_path / "dask"), workers=2)
+    assert set(one["counties"]) == set(dask["counties"]) == set(COUNTIES)
+    assert len(dask["worker_peak_mb"]) >= 2, "the counties ran in more than one process"
+
+    found = city_findings(pg_url).drop(*VOLATILE)
+    assert found.height > 0
+    assert found.equals(city_findings(second_pg_url).drop(*VOLATILE)), f"seed {seed}"
+
+    truth = pl.read_csv(world / "truth" / "findings.csv", infer_schema=False)
+    scores = score_city_findings(found, truth)
+    wrong = scores.filter((pl.col("precision") < 1) | (pl.col("recall") < 1))
+    assert wrong.is_empty(), f"seed {seed}:\n{wrong}"
+    assert {"R16", "R01", "R05"} <= set(scores["rule"].to_list())
+    assert set(found["county_code"].unique().to_list()) == set(COUNTIES)
+
+    # The next night, nothing new: every finding keeps its identity and its age.
+    later = (AS_OF + timedelta(days=1)).isoformat()
+    run_city(inbox, later, second_pg_url, str(tmp_path / "dask"), workers=2)
+    again = city_findings(second_pg_url)
+    assert again.select("county_code", "key", "first_seen").equals(
+        city_findings(pg_url).select("county_code", "key", "first_seen")
+    )
+    assert (again["last_seen"] == date.fromisoformat(later)).all()
