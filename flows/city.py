@@ -171,6 +171,7 @@ def resolve(county: str, intakes: dict[str, dict[str, Any]]) -> dict[str, Any]:
             persons.with_columns(county_code=pl.lit(county)), out / "persons.parquet"
         ),
         **{kind: _write(parts[kind], out / f"{kind}.parquet") for kind in EXTRACTS},
+        **_process(),
     }
 
 

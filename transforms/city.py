@@ -176,4 +176,11 @@ def judge(
         {**run.failed, **city.failed},
         {**run.keyless, **city.keyless},
     )
-    return dataclasses.replace(result, rules=merged)
+    # Each county records the links of its own rows (another county's 低保 rows are that
+    # county's to record, and its warehouse holds their files).
+    dibao = data["dibao"]
+    theirs = dibao.filter(pl.col("county_code") != county)["file_id"].unique()
+    links = result.links.filter(
+        (pl.col("source") != "dibao") | ~pl.col("file_id").is_in(theirs.implode())
+    )
+    return dataclasses.replace(result, rules=merged, links=links)
