@@ -38,6 +38,9 @@ RULES: dict[str, Rule] = {
     )
 }
 
+# Rules judged across counties, only in a multi-county deployment (transforms.city).
+CITY_RULES = [code for code, rule in RULES.items() if rule.scope == "city"]
+
 SEVERITIES = ("高", "中", "低")  # worst first: the order of alert bodies and reports
 DEFAULT_RULE_SEVERITY = "中"  # a finding of a rule no longer in RULES
 

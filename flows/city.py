@@ -53,6 +53,7 @@ from flows.ingest import ingest_inbox
 from flows.nightly import FILE_STATUS, _logger, assess, record_findings
 from flows.nightly import render_reports as render_task
 from transforms import city as city_transforms
+from transforms.exports import city_export
 from transforms.reconcile import resolve_persons
 from transforms.rules import ENROLMENT_READ
 from warehouse import db
@@ -342,8 +343,8 @@ def city_nightly(
 
 
 def city_findings(database_url: str, status: str | None = "open") -> pl.DataFrame:
-    """Every county's findings (open ones by default) with its `county_code` first, R16
-    listed once under the lowest county involved (findings.md), sorted."""
+    """Every county's findings as stored (open ones by default), `county_code` first, R16
+    once under the lowest county involved: what the city's export lists."""
     from warehouse.schema import counties_in
 
     plain = db.connect(database_url)
@@ -351,22 +352,12 @@ def city_findings(database_url: str, status: str | None = "open") -> pl.DataFram
         counties = counties_in(plain)
     finally:
         plain.dispose()
-    frames = []
+    frames = {}
     for county in counties:
         engine = db.connect(database_url, county=county)
         try:
             frame = db.read_frame(engine, "finding")
         finally:
             engine.dispose()
-        if status:
-            frame = frame.filter(pl.col("status") == status)
-        frames.append(frame.select(pl.lit(county).alias("county_code"), pl.all()))
-    if not frames:
-        return pl.DataFrame()
-    every = pl.concat(frames).sort("county_code", "rule", "key")
-    return (
-        every.unique(["rule", "key"], keep="first", maintain_order=True)
-        .filter(pl.col("rule") == "R16")
-        .vstack(every.filter(pl.col("rule") != "R16"))
-        .sort("county_code", "rule", "key")
-    )
+        frames[county] = frame.filter(pl.col("status") == status) if status else frame
+    return city_export(frames)

@@ -8,34 +8,63 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+from sqlalchemy import Engine
 
 from config.private import open_private, private_dir
-from config.settings import load_resources, load_settings
-from transforms.exports import findings_export, issues_export
+from config.settings import load_divisions, load_resources, load_settings
+from transforms.exports import city_export, findings_export, issues_export
 from transforms.privacy import safe_frame
 from warehouse import db
 
 
 def export(what: str, out: Path, database_url: str | None = None) -> int:
+    """Write the `what` export to `out`; in a multi-county warehouse, every county's (and for
+    issues the city extracts'), `county_code` first (`transforms.exports.city_export`)."""
     settings = load_settings(database_url)
     engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
-    db.upgrade(engine)
-    townships = load_resources(settings).divisions.townships
-    if what == "findings":
-        frame = findings_export(db.read_frame(engine, "finding"), townships)
-    elif what == "issues":
-        files = db.read_frame(engine, "source_file")
-        names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
-        frame = issues_export(db.read_frame(engine, "dq_issue"), townships, names)
-    elif what == "indicators":
-        frame = db.read_frame(engine, "indicator").sort(
-            "period", "level", "entity_code", "indicator"
-        )
+    counties = db.counties_in(engine)
+    if counties:
+        engine.dispose()
+        frame = city_frame(what, settings.database_url, counties)
     else:
-        raise ValueError(what)
+        db.upgrade(engine)
+        frame = export_frame(what, engine, load_resources(settings).divisions.townships)
     _private_folder(out, settings.exports_dir)
     _write_csv(frame, out)
     return frame.height
+
+
+def export_frame(what: str, engine: Engine, townships: dict[str, str]) -> pl.DataFrame:
+    """One warehouse's (one county's) export of `what`."""
+    if what == "findings":
+        return findings_export(db.read_frame(engine, "finding"), townships)
+    if what == "issues":
+        files = db.read_frame(engine, "source_file")
+        names = dict(zip(files["id"].to_list(), files["rel_path"].to_list(), strict=True))
+        return issues_export(db.read_frame(engine, "dq_issue"), townships, names)
+    if what == "indicators":
+        return db.read_frame(engine, "indicator").sort(
+            "period", "level", "entity_code", "indicator"
+        )
+    raise ValueError(what)
+
+
+def city_frame(what: str, database_url: str, counties: list[str]) -> pl.DataFrame:
+    """Every county's export of `what` as one (`city_export`); data-quality issues of the
+    city-wide extracts come under the city's code."""
+    units = [*counties, db.CITY_CODE] if what == "issues" else counties
+    frames = {}
+    for unit in units:
+        engine = db.connect(database_url, county=unit)
+        try:
+            townships = {} if unit == db.CITY_CODE else load_divisions(unit).townships
+            frame = export_frame(what, engine, townships)
+            if "file" in frame.columns and unit != db.CITY_CODE:  # as the city's inbox has it
+                frame = frame.with_columns(file=pl.lit(f"{unit}/") + pl.col("file"))
+            frames[unit] = frame
+        finally:
+            engine.dispose()
+    return city_export(frames)
 
 
 def _private_folder(out: Path, exports_dir: Path) -> None:

@@ -16,7 +16,7 @@ from datetime import date
 
 import polars as pl
 
-from config.rules import RULES
+from config.rules import CITY_RULES, RULES
 from config.settings import Divisions, Policy
 from transforms import identity, ids
 from transforms.evidence import source_row
@@ -27,8 +27,6 @@ from transforms.rules import ACTIVE, RulesRun, _where
 from transforms.text import fmt
 
 __all__ = ["CITY_RULES", "Wanted", "judge", "matching", "r16_duplicate_across_counties", "wanted"]
-
-CITY_RULES = [code for code, rule in RULES.items() if rule.scope == "city"]
 
 
 @dataclass(frozen=True)

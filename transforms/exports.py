@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from config.rules import RULES
+from config.rules import CITY_RULES, RULES
 
 FINDINGS_EXPORT_COLUMNS = [
     "rule",
@@ -78,4 +78,25 @@ def issues_export(
     )
     return out.select(ISSUES_EXPORT_COLUMNS).sort(
         "township_code", "file", "sheet", "row_no", "kind", nulls_last=True
+    )
+
+
+def city_export(per_county: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Several counties' export frames as one, `county_code` first, in county order.  A
+    finding judged across counties (R16) is one finding shown to every county involved: the
+    city's export lists it once, under the lowest county code (findings.md)."""
+    frames = [
+        frame.select(pl.lit(code, pl.Utf8).alias("county_code"), pl.all())
+        for code, frame in sorted(per_county.items())
+    ]
+    if not frames:
+        return pl.DataFrame({"county_code": []}, schema={"county_code": pl.Utf8})
+    every = pl.concat(frames, how="diagonal_relaxed")
+    if "rule" not in every.columns:
+        return every
+    across = pl.col("rule").is_in(CITY_RULES)
+    key = "key" if "key" in every.columns else "person_id"
+    once = every.filter(across).unique(["rule", key], keep="first", maintain_order=True)
+    return pl.concat([every.filter(~across), once]).sort(
+        "county_code", "rule", "township_code", "village", key, nulls_last=True, maintain_order=True
     )

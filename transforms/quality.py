@@ -69,12 +69,16 @@ def suggestion_accuracy(found: pl.DataFrame, truth: pl.DataFrame) -> dict[str, i
     return {"given": joined.height, "right": right}
 
 
-def score_issues(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
-    """Row-level kinds match on file/sheet/row/column; household kinds on 户编号."""
+def score_issues(found: pl.DataFrame, truth: pl.DataFrame, city: bool = False) -> pl.DataFrame:
+    """Row-level kinds match on file/sheet/row/column; household kinds on 户编号; in a city
+    (`city`: the city's export against a multi-county truth) each within its county."""
     f, t = _evidence(found), _evidence(truth)
+    county = ["county_code"] if city else []
     is_household = pl.col("kind").is_in(_household_kinds())
-    rows = score(f.filter(~is_household), t.filter(~is_household), "kind", ROW_ISSUE_KEYS)
-    households = score(f.filter(is_household), t.filter(is_household), "kind", HOUSEHOLD_ISSUE_KEYS)
+    rows = score(f.filter(~is_household), t.filter(~is_household), "kind", county + ROW_ISSUE_KEYS)
+    households = score(
+        f.filter(is_household), t.filter(is_household), "kind", county + HOUSEHOLD_ISSUE_KEYS
+    )
     return pl.concat([rows, households]).sort("kind")
 
 

@@ -16,8 +16,9 @@ from sqlalchemy import create_engine, text
 
 from flows.city import city_findings, run_city
 from flows.cli import main as fupin
+from flows.export import city_frame
 from tests.conftest import PG_ADMIN_URL
-from transforms.quality import score_city_findings
+from transforms.quality import overall, score_city_findings, score_issues
 
 COUNTIES = ("440282", "440281")
 AS_OF = date(2018, 6, 30)
@@ -78,6 +79,11 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
     assert wrong.is_empty(), f"seed {seed}:\n{wrong}"
     assert {"R16", "R01", "R05"} <= set(scores["rule"].to_list())
     assert set(found["county_code"].unique().to_list()) == set(COUNTIES)
+    issues = city_frame("issues", second_pg_url, list(COUNTIES))
+    truth_issues = pl.read_csv(world / "truth" / "issues.csv", infer_schema=False)
+    assert overall(score_issues(issues, truth_issues, city=True))["precision"] == 1.0
+    assert overall(score_issues(issues, truth_issues, city=True))["recall"] == 1.0, f"seed {seed}"
+    assert set(issues["county_code"]) == {*COUNTIES, "440200"}
 
     # The next night, nothing new: every finding keeps its identity and its age.
     later = (AS_OF + timedelta(days=1)).isoformat()
