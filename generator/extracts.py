@@ -402,7 +402,7 @@ def settlement_frames(
 
 
 def _write_claims(
-    text: pl.DataFrame, inbox: Path, params: GenParams, edited: set[str]
+    text: pl.DataFrame, inbox: Path, params: GenParams, edited: set[str], region: str = "南雄市"
 ) -> tuple[list[str], dict]:
     """Past years as plain UTF-8 CSV exports; the current year as a workbook with a title row,
     real date cells and number cells, as someone saved it from the system's screen."""
@@ -424,7 +424,7 @@ def _write_claims(
             sheet = SheetModel("结算明细", date_format="yyyy-mm-dd")
             width = part.width
             sheet.new_row(width)[0] = (
-                f"南雄市城乡居民医疗费用结算明细（{year}年1月1日至{d.month}月{d.day}日）"
+                f"{region}城乡居民医疗费用结算明细（{year}年1月1日至{d.month}月{d.day}日）"
             )
             sheet.merges.append((0, 0, 0, width - 1))
             sheet.title_rows.add(0)
@@ -448,7 +448,7 @@ def _write_claims(
                 if values[0] in edited:
                     where[values[0]] = (name, sheet.name, i + 3)
             sheet.widths = [18, 21, 8, 11, 22, 12, 12, 12, 12, 12]
-            write_xlsx(inbox / name, [sheet], params.stamp, "医疗费用结算明细")
+            write_xlsx(inbox / name, [sheet], params.stamp, "医疗费用结算明细", region)
         files.append(name)
     return files, where
 
