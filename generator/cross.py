@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from config.schema import LABOUR_CAPABLE
 
+from .extracts import CROSS_UID
 from .inject import Injection, Injector
 from .inject.base import rec_ok
 from .params import GenParams
@@ -36,8 +37,6 @@ CROSS_COUNTS: dict[str, int] = {
     "insured_elsewhere": 15,
     "died_elsewhere": 8,
 }
-# DibaoRow.uid of rows added to another county's roll (clear of the injector's 10,000,000+).
-CROSS_UID = 20_000_000
 
 
 @dataclass
@@ -74,10 +73,17 @@ def pairs(codes: list[str]) -> list[tuple[str, str]]:
 
 
 def inject_cross(twins: dict[str, CountyTwin]) -> list[CrossInjection]:
-    """Every cross-county case, in a fixed order (A by code, then the kinds in order)."""
+    """Every cross-county case, in a fixed order (A by code, then the kinds in order).
+
+    Every county's persons are picked first, then the other county's part of each case (host
+    household, village, roll row): which persons a county gives therefore depends on that
+    county alone, not on the county it is paired with."""
     log: list[CrossInjection] = []
-    for a, b in pairs(list(twins)):
-        _Pair(twins[a], twins[b], log).run()
+    work = [_Pair(twins[a], twins[b], log) for a, b in pairs(list(twins))]
+    for pair in work:
+        pair.pick()
+    for pair in work:
+        pair.apply()
     return log
 
 
@@ -88,14 +94,23 @@ class _Pair:
         self.rng_a = a.params.rng("cross-persons")
         self.rng_b = b.params.rng(f"cross-host-{a.code}")
 
-    def run(self) -> None:
-        params = self.a.params
-        for _ in range(params.count(CROSS_COUNTS["duplicate_across_counties"])):
-            self.duplicate()
-        for _ in range(params.count(CROSS_COUNTS["insured_elsewhere"])):
-            self.insured_elsewhere()
-        for _ in range(params.count(CROSS_COUNTS["died_elsewhere"])):
-            self.died_elsewhere()
+    def pick(self) -> None:
+        """A's persons for every case (A's random stream and households only)."""
+        n = {k: self.a.params.count(v) for k, v in CROSS_COUNTS.items()}
+        self.guests = [self.person_of_a(guest=True) for _ in range(n["duplicate_across_counties"])]
+        self.insured = [self.person_of_a() for _ in range(n["insured_elsewhere"])]
+        self.dead = [self.person_of_a(adult=True) for _ in range(n["died_elsewhere"])]
+
+    def apply(self) -> None:
+        for picked in self.guests:
+            if picked is not None:
+                self.duplicate(picked)
+        for picked in self.insured:
+            if picked is not None:
+                self.insured_elsewhere(picked)
+        for picked in self.dead:
+            if picked is not None:
+                self.died_elsewhere(picked)
 
     # ------------------------------------------------------------ picking
 
@@ -163,11 +178,12 @@ class _Pair:
         expect: list[tuple[str, str]],
         absent: list[tuple[str, str]],
         note: str,
+        host: bool = False,
     ) -> None:
         injection = Injection(
             "finding" if expect else "hard_negative",
             code,
-            "cross_county",
+            "cross_county_host" if host else "cross_county",
             township_code=rec.township_code,
             household_id=rec.hh_id,
             person_id=row.person.identity,
@@ -180,10 +196,9 @@ class _Pair:
 
     # ------------------------------------------------------------ the cases
 
-    def duplicate(self) -> None:
-        picked = self.person_of_a(guest=True)
-        host = self.host_of_b() if picked else None
-        if picked is None or host is None:
+    def duplicate(self, picked: tuple[RosterRow, HouseholdRecord]) -> None:
+        host = self.host_of_b()
+        if host is None:
             return
         row, rec = picked
         p = row.person
@@ -198,12 +213,11 @@ class _Pair:
         i = p.identity
         note = f"{self.a.name}的贫困人口同时在{self.b.name}{host.household.village.township}户{host.hh_id}正常在册"
         self.record(self.a.code, "R16", rec, row, [("R16", i)], [("R06", i), ("R01", i)], note)
-        self.record(self.b.code, "R16", host, extra, [("R16", i)], [("R06", i), ("R01", i)], note)
+        self.record(
+            self.b.code, "R16", host, extra, [("R16", i)], [("R06", i), ("R01", i)], note, True
+        )
 
-    def insured_elsewhere(self) -> None:
-        picked = self.person_of_a()
-        if picked is None:
-            return
+    def insured_elsewhere(self, picked: tuple[RosterRow, HouseholdRecord]) -> None:
         row, rec = picked
         villages = self.b.world.geo.villages
         v = villages[int(self.rng_b.integers(len(villages)))]
@@ -218,10 +232,7 @@ class _Pair:
             f"医保参保地为{self.b.name}{v.township}{v.short}：已参保，不应报应参未参",
         )
 
-    def died_elsewhere(self) -> None:
-        picked = self.person_of_a(adult=True)
-        if picked is None:
-            return
+    def died_elsewhere(self, picked: tuple[RosterRow, HouseholdRecord]) -> None:
         row, rec = picked
         p = row.person
         world_b, params_b = self.b.world, self.b.params

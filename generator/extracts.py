@@ -64,6 +64,9 @@ CLAIM_HEADERS = {
     "assistance_paid": "医疗救助支付",
 }
 RELATION_ORDER = {"户主": 0, "配偶": 1}
+# DibaoRow.uid of rows a cross-county case adds to a county's roll (generator.cross); the
+# injector's own rows count up from 10,000,000.
+CROSS_UID = 20_000_000
 
 
 @dataclass
@@ -139,7 +142,8 @@ def dibao_text(
     rows: list[DibaoRow], params: GenParams, stream: str = "dibao-text"
 ) -> tuple[pl.DataFrame, dict[int, int]]:
     """The roll as civil affairs exports it (text cells) and the CSV line of each row."""
-    rng = params.rng(stream)
+    own_rng = params.rng(stream)
+    guest_rng = params.rng(stream + "-cross")
     rows = sorted(
         rows, key=lambda r: (r.township_code, r.family_id, RELATION_ORDER.get(r.relation, 2), r.pid)
     )
@@ -147,6 +151,8 @@ def dibao_text(
     out: dict[str, list] = {k: [] for k in DIBAO_HEADERS}
     line: dict[int, int] = {}
     for i, r in enumerate(rows):
+        # rows another county's case adds (generator.cross) keep this county's own draws
+        rng = guest_rng if r.uid >= CROSS_UID else own_rng
         line[r.uid] = i + 2
         style = styles[int(rng.integers(len(styles)))]
         ov = r.text
