@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="数据截至日期（默认 2018-06-30；按月时为第一晚，默认 2018-01-31）",
     )
     g.add_argument("--months", type=int, help="生成按月的多晚报送（每月末一晚）及每晚的标准答案")
+    g.add_argument(
+        "--counties",
+        help="生成多个县的市级数据：逗号分隔的县级区划代码（如 440282,440281），每县一个收件子目录，医保名册与结算明细全市一份",
+    )
+    g.add_argument("--city", action="store_true", help="生成韶关市全部十个县（区）的数据")
     g.set_defaults(func=cmd_generate)
 
     n = sub.add_parser("nightly", help="立即运行一次夜间核查")

@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    if getattr(args, "counties", None) or getattr(args, "city", False):
+        return _generate_city(args, out)
     if args.months is not None:
         from generator import params as generator_defaults
         from generator.timeline import generate_timeline
@@ -43,6 +45,42 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
         summary = generate(out, scale=args.scale, seed=args.seed, as_of=args.as_of or SINGLE_NIGHT)
         print(f"已生成模拟数据：{out / 'inbox'}（标准答案：{out / 'truth'}）")
+    print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+    return OK
+
+
+def _generate_city(args: argparse.Namespace, out: Path) -> int:
+    """`fupin generate --counties A,B,… | --city`: several counties and the city-wide extracts."""
+    from config.settings import city_counties
+    from generator.city import generate_city
+    from generator.params import SINGLE_NIGHT
+
+    if args.months is not None:
+        print("--months 只用于单县数据；多县数据只生成一晚", file=sys.stderr)
+        return USAGE
+    known = city_counties()
+    if args.city:
+        if args.counties:
+            print("--city 与 --counties 只能选一个", file=sys.stderr)
+            return USAGE
+        codes = list(known)
+    else:
+        codes = [c.strip() for c in args.counties.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in known]
+    if unknown or len(set(codes)) < 2:
+        problem = f"未知的县级区划代码：{'、'.join(unknown)}" if unknown else "至少需要两个县"
+        print(
+            f"{problem}。可用：{'、'.join(f'{c} {n}' for c, n in known.items())}",
+            file=sys.stderr,
+        )
+        return USAGE
+    summary = generate_city(
+        out, codes, scale=args.scale, seed=args.seed, as_of=args.as_of or SINGLE_NIGHT
+    )
+    names = "、".join(known[c] for c in sorted(set(codes)))
+    print(
+        f"已生成 {names} 的模拟数据：{out / 'inbox'}（每县一个子目录；标准答案：{out / 'truth'}）"
+    )
     print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     return OK
 

@@ -1,4 +1,5 @@
-"""`python -m generator --out DIR [--scale S] [--seed N] [--as-of YYYY-MM-DD] [--months N]`.
+"""`python -m generator --out DIR [--scale S] [--seed N] [--as-of YYYY-MM-DD] [--months N]
+[--counties A,B,… | --city]`.
 
 Without --months: one night, `DIR/inbox/` and `DIR/truth/` (`generate`).  With --months N: a
 timeline of N nights from the as-of date (default 2018-01-31), `DIR/timeline.json` and
@@ -42,10 +43,25 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="write a timeline of this many monthly nights (nights/ and timeline.json are replaced)",
     )
+    parser.add_argument(
+        "--counties", help="several counties of 韶关市, comma-separated codes (generator.city)"
+    )
+    parser.add_argument("--city", action="store_true", help="all ten counties of 韶关市")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 20:
         parser.error("--scale must be in (0, 20]")
-    if args.months is not None:
+    if args.counties or args.city:
+        if args.months is not None:
+            parser.error("--months is for one county only")
+        from config.settings import city_counties
+
+        from .city import generate_city
+
+        codes = list(city_counties()) if args.city else args.counties.split(",")
+        summary = generate_city(
+            args.out, codes, scale=args.scale, seed=args.seed, as_of=args.as_of or SINGLE_NIGHT
+        )
+    elif args.months is not None:
         if args.months < 1:
             parser.error("--months must be at least 1")
         start = args.as_of or TIMELINE_START

@@ -16,7 +16,7 @@ import polars as pl
 
 from . import layout, mess
 from .extracts import Extracts, write_extracts
-from .inject import Injector, IssueRef, inject_all
+from .inject import Injection, Injector, IssueRef, inject_all
 from .params import (
     GENERATOR_VERSION,
     HARD_NEGATIVE_COUNTS,
@@ -152,25 +152,32 @@ def write_truth(gen: Generated, truth_dir: Path) -> dict:
 
 
 def layout_townships(
-    world: World, roster: Roster, styles: dict[str, mess.Style], inbox: Path
+    world: World, roster: Roster, styles: dict[str, mess.Style], inbox: Path, folder: str = ""
 ) -> list[WorkbookJob]:
-    """Lay every township workbook out (this numbers the rows); writing comes later."""
+    """Lay every township workbook out (this numbers the rows); writing comes later.
+    `folder` ("440281/" in a city) goes before `townships/` in the paths."""
     params = world.params
-    (inbox / "townships").mkdir(parents=True, exist_ok=True)
+    (inbox / folder / "townships").mkdir(parents=True, exist_ok=True)
     jobs = []
     for code, records in roster.workbooks.items():
         style = styles[code]
         rng = params.rng(f"layout-{code}")
-        rel = f"townships/{style.file_name}"
+        rel = f"{folder}townships/{style.file_name}"
         sheets = []
         if style.preface_sheet:
             sheets.append(layout.preface_sheet(style))
         sheets.append(layout.roster_sheet(style, records, rel, params.as_of, rng))
         if style.village_sheet:
             fmt = mess.CellFormatter(style, rng)
-            sheets.append(layout.village_sheet(style, world.geo.villages_of(code), fmt))
+            sheets.append(
+                layout.village_sheet(style, world.geo.villages_of(code), fmt, params.county_name)
+            )
         title = f"{style.township}建档立卡贫困人口花名册"
-        jobs.append(WorkbookJob(inbox / rel, style.fmt, sheets, params.stamp, title))
+        if params.city:
+            title = params.county_name + title
+        jobs.append(
+            WorkbookJob(inbox / rel, style.fmt, sheets, params.stamp, title, params.county_name)
+        )
     return jobs
 
 
@@ -315,8 +322,13 @@ def _text(value: object) -> str:
 
 
 def injection_frame(injector: Injector) -> pl.DataFrame:
+    return log_frame(injector.log)
+
+
+def log_frame(log: list[Injection]) -> pl.DataFrame:
+    """The injection log as `truth/injections.csv` holds it."""
     rows = []
-    for i, inj in enumerate(injector.log, start=1):
+    for i, inj in enumerate(log, start=1):
         rows.append(
             {
                 "injection": i,

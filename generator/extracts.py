@@ -64,6 +64,9 @@ CLAIM_HEADERS = {
     "assistance_paid": "医疗救助支付",
 }
 RELATION_ORDER = {"户主": 0, "配偶": 1}
+# DibaoRow.uid of rows a cross-county case adds to a county's roll (generator.cross); the
+# injector's own rows count up from 10,000,000.
+CROSS_UID = 20_000_000
 
 
 @dataclass
@@ -139,7 +142,8 @@ def dibao_text(
     rows: list[DibaoRow], params: GenParams, stream: str = "dibao-text"
 ) -> tuple[pl.DataFrame, dict[int, int]]:
     """The roll as civil affairs exports it (text cells) and the CSV line of each row."""
-    rng = params.rng(stream)
+    own_rng = params.rng(stream)
+    guest_rng = params.rng(stream + "-cross")
     rows = sorted(
         rows, key=lambda r: (r.township_code, r.family_id, RELATION_ORDER.get(r.relation, 2), r.pid)
     )
@@ -147,6 +151,8 @@ def dibao_text(
     out: dict[str, list] = {k: [] for k in DIBAO_HEADERS}
     line: dict[int, int] = {}
     for i, r in enumerate(rows):
+        # rows another county's case adds (generator.cross) keep this county's own draws
+        rng = guest_rng if r.uid >= CROSS_UID else own_rng
         line[r.uid] = i + 2
         style = styles[int(rng.integers(len(styles)))]
         ov = r.text
@@ -402,7 +408,7 @@ def settlement_frames(
 
 
 def _write_claims(
-    text: pl.DataFrame, inbox: Path, params: GenParams, edited: set[str]
+    text: pl.DataFrame, inbox: Path, params: GenParams, edited: set[str], region: str = "南雄市"
 ) -> tuple[list[str], dict]:
     """Past years as plain UTF-8 CSV exports; the current year as a workbook with a title row,
     real date cells and number cells, as someone saved it from the system's screen."""
@@ -424,7 +430,7 @@ def _write_claims(
             sheet = SheetModel("结算明细", date_format="yyyy-mm-dd")
             width = part.width
             sheet.new_row(width)[0] = (
-                f"南雄市城乡居民医疗费用结算明细（{year}年1月1日至{d.month}月{d.day}日）"
+                f"{region}城乡居民医疗费用结算明细（{year}年1月1日至{d.month}月{d.day}日）"
             )
             sheet.merges.append((0, 0, 0, width - 1))
             sheet.title_rows.add(0)
@@ -448,7 +454,7 @@ def _write_claims(
                 if values[0] in edited:
                     where[values[0]] = (name, sheet.name, i + 3)
             sheet.widths = [18, 21, 8, 11, 22, 12, 12, 12, 12, 12]
-            write_xlsx(inbox / name, [sheet], params.stamp, "医疗费用结算明细")
+            write_xlsx(inbox / name, [sheet], params.stamp, "医疗费用结算明细", region)
         files.append(name)
     return files, where
 

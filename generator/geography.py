@@ -10,12 +10,19 @@ work group.
 from __future__ import annotations
 
 import csv
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
 
-from config.settings import DIVISIONS_CSV, load_divisions, village_short
+from config.settings import (
+    CITY_DIVISIONS_CSV,
+    DIVISIONS_CSV,
+    HOME_COUNTY,
+    load_divisions,
+    village_short,
+)
 
 from . import names
 from .params import GenParams
@@ -83,7 +90,14 @@ class Geography:
         return {v.code: v for v in self.villages}
 
 
-def terrain_weight(township: str) -> float:
+def terrain_weight(township: str, code: str = "", county: str = HOME_COUNTY) -> float:
+    """Weight of a township's villages in the choice of poor villages.  Nanxiong's follow its
+    terrain; another county's 街道 weigh as 雄州街道, its towns one of the three weights,
+    drawn from the township code (stable, whatever else is generated)."""
+    if county != HOME_COUNTY:
+        if township.endswith("街道"):
+            return 0.02
+        return (1.0, 0.62, 0.42)[zlib.crc32(code.encode()) % 3]
     if township in MOUNTAIN:
         return 1.0
     if township in PLAIN:
@@ -122,13 +136,17 @@ def _largest_remainder(
 
 
 def build_geography(params: GenParams) -> Geography:
-    divisions = load_divisions()
+    divisions = load_divisions(None if params.county == HOME_COUNTY else params.county)
     townships = {code: divisions.short_name(code) for code in divisions.townships}
     villages = [
         VillageInfo(v.code, v.name, v.township_code, townships[v.township_code])
         for v in divisions.villages
     ]
-    communities = _communities(townships)
+    if params.county != HOME_COUNTY:
+        # a 街道 made only of 居委会 keeps no register of poor villages: it sends no roster
+        with_villages = {v.township_code for v in villages}
+        townships = {c: t for c, t in townships.items() if c in with_villages}
+    communities = _communities(townships, params.county)
     rng = params.rng("geography")
     _choose_poor_villages(villages, params, rng)
     _assign_units(villages, params, rng)
@@ -136,9 +154,10 @@ def build_geography(params: GenParams) -> Geography:
     return Geography(townships, villages, communities)
 
 
-def _communities(townships: dict[str, str]) -> list[Community]:
+def _communities(townships: dict[str, str], county: str = HOME_COUNTY) -> list[Community]:
     out = []
-    with DIVISIONS_CSV.open(encoding="utf-8") as fh:
+    path = DIVISIONS_CSV if county == HOME_COUNTY else CITY_DIVISIONS_CSV
+    with path.open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             code = row["township_code"]
             if code in townships and row["village_name"].endswith("居委会"):
@@ -154,9 +173,11 @@ def _choose_poor_villages(
     codes = sorted({v.township_code for v in villages})
     counts = np.array([sum(v.township_code == c for v in villages) for c in codes])
     names_ = [next(v.township for v in villages if v.township_code == c) for c in codes]
-    weights = np.array([terrain_weight(n) for n in names_]) * counts
+    weights = np.array(
+        [terrain_weight(n, c, params.county) for n, c in zip(names_, codes, strict=True)]
+    )
     per_township = _largest_remainder(
-        weights, params.policy.poor_villages, caps=np.ceil(counts * 0.75).astype(int)
+        weights * counts, params.poor_villages, caps=np.ceil(counts * 0.75).astype(int)
     )
     for code, k in zip(codes, per_township, strict=True):
         members = [v for v in villages if v.township_code == code]
@@ -167,10 +188,11 @@ def _choose_poor_villages(
 def _assign_units(villages: list[VillageInfo], params: GenParams, rng: np.random.Generator) -> None:
     poor = [v for v in villages if v.is_poor]
     split = params.policy.support_units
+    f = params.county_factor
     types = (
-        ["省直/中直驻粤"] * split.get("省直/中直驻粤", 12)
-        + ["东莞市"] * split.get("东莞市", 47)
-        + ["韶关市直/省直驻韶"] * split.get("韶关市直/省直驻韶", 9)
+        ["省直/中直驻粤"] * int(round(split.get("省直/中直驻粤", 12) * f))
+        + ["东莞市"] * int(round(split.get("东莞市", 47) * f))
+        + ["韶关市直/省直驻韶"] * int(round(split.get("韶关市直/省直驻韶", 9) * f))
     )
     types = (types + ["东莞市"] * len(poor))[: len(poor)]
     order = rng.permutation(len(poor))
@@ -191,7 +213,7 @@ def _assign_units(villages: list[VillageInfo], params: GenParams, rng: np.random
         v.first_secretary = name
     for v in villages:
         if not v.is_poor:
-            v.unit = f"南雄市驻{v.township}帮扶工作组"
+            v.unit = f"{params.county_name}驻{v.township}帮扶工作组"
             v.unit_type = "驻镇帮扶工作组"
 
 

@@ -289,12 +289,14 @@ def preface_sheet(style: Style) -> SheetModel:
     return sheet
 
 
-def village_sheet(style: Style, villages: list[VillageInfo], fmt: CellFormatter) -> SheetModel:
+def village_sheet(
+    style: Style, villages: list[VillageInfo], fmt: CellFormatter, county_name: str = "南雄市"
+) -> SheetModel:
     cols = style.village_columns
     width = len(cols)
     sheet = SheetModel(style.village_sheet or "贫困村情况表")
     r = len(sheet.rows)
-    sheet.new_row(width)[0] = f"南雄市{style.township}行政村基本情况表"
+    sheet.new_row(width)[0] = f"{county_name}{style.township}行政村基本情况表"
     sheet.merges.append((r, 0, r, width - 1))
     sheet.title_rows.add(r)
     sheet.header_rows.add(len(sheet.rows))

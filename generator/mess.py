@@ -322,7 +322,7 @@ def _title_rows(
     d = params.as_of
     stamp = params.stamp
     options = [
-        f"南雄市{township}建档立卡贫困人口花名册（截至{d.year}年{d.month}月{d.day}日）",
+        f"{params.county_name}{township}建档立卡贫困人口花名册（截至{d.year}年{d.month}月{d.day}日）",
         f"填报单位：{township}人民政府（扶贫办）    填报日期：{stamp.year}年{stamp.month}月{stamp.day}日",
         f"{township}新时期精准扶贫精准脱贫对象花名册",
         f"（{d.year}年动态调整后）",

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 import numpy as np
 
-from config.settings import Policy, load_policy
+from config.settings import HOME_COUNTY, Policy, city_counties, load_policy
 
 # Bumped whenever the same seed can give different files or truth: 1.1.0 = a bad 健康状况 only
 # where the column exists; typos never read as Excel damage; head issues on active members.
@@ -101,6 +101,14 @@ class GenParams:
     seed: int = 20161010
     as_of: date = SINGLE_NIGHT
     policy: Policy = field(default_factory=load_policy)
+    # The county this twin is of, and whether it is one county of a generated city (`city`):
+    # then its IDs, 家庭编号, 个人编号 and 结算流水号 are minted so that no two counties share
+    # one, and `county_factor` (villages / Nanxiong's 208) sizes its poor villages.  The
+    # defaults are the single-county Nanxiong of `generate`, unchanged.
+    county: str = HOME_COUNTY
+    county_name: str = "南雄市"
+    city: bool = False
+    county_factor: float = 1.0
 
     @property
     def year(self) -> int:
@@ -122,6 +130,42 @@ class GenParams:
     def count(self, base: int) -> int:
         """An injection count: scaled, at least one."""
         return max(1, int(round(base * self.scale))) if base else 0
+
+    @property
+    def poor_villages(self) -> int:
+        """Poor villages of this county: Nanxiong's 68, others in proportion to their villages."""
+        return max(1, int(round(self.policy.poor_villages * self.county_factor)))
+
+    @property
+    def id_slot(self) -> int | None:
+        """In a city, the county's place in the city's county list (its block of ID sequence
+        numbers for people born elsewhere); None for the single-county twin."""
+        if not self.city:
+            return None
+        return sorted(city_counties()).index(self.county)
+
+    @property
+    def id_county(self) -> tuple[str, int] | None:
+        """(county, slot) for `identities.assign_ids`; None for the single-county twin."""
+        slot = self.id_slot
+        return None if slot is None else (self.county, slot)
+
+    def family_prefix(self, kind: str, township_code: str) -> str:
+        """The 家庭编号 prefix (NB, CB, TK + township): in a city the county's digits too."""
+        return kind + (township_code[4:] if self.city else township_code[-3:])
+
+    def insured_key(self, pid: int, extra: bool = False) -> str:
+        """个人编号 of the enrolment extract (`extra`: people the injections add)."""
+        return f"{self.insured_prefix(extra)}{pid:07d}"
+
+    def insured_prefix(self, extra: bool = False) -> str:
+        head = self.county if self.city else "440282"
+        return f"{head}{9 if extra else 0}"
+
+    @property
+    def settlement_tag(self) -> str:
+        """Put after the date in a 结算流水号, so that counties never share one."""
+        return self.county[2:] if self.city else ""
 
     def rng(self, stream: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])

@@ -1,4 +1,4 @@
-"""The registered poor of Nanxiong as they really are at the as-of date (the clean twin).
+"""The registered poor of a county (Nanxiong by default) as they really are at the as-of date (the clean twin).
 
 Households are built from family templates (a couple with children, three generations, an
 old person alone, grandparents with left-behind grandchildren …) so that relations, ages,
@@ -311,7 +311,7 @@ def allocate_households(geo: Geography, params: GenParams) -> dict[str, int]:
     weights = np.array(
         [
             (2.1 if v.is_poor else 1.0)
-            * (0.35 if v.township == "雄州街道" else 1.0)
+            * (0.35 if v.township.endswith("街道") else 1.0)  # 雄州街道 in Nanxiong
             * rng.uniform(0.6, 1.4)
             for v in geo.villages
         ]
@@ -370,7 +370,7 @@ def build_population(geo: Geography, params: GenParams) -> Population:
             persons.append(p)
         households.append(hh)
 
-    _areas_and_names(persons, households, rng)
+    _areas_and_names(persons, households, rng, params.county)
     for hh in households:
         for p in hh.members:
             age = p.age_on(params.as_of)
@@ -412,11 +412,11 @@ def _fit_total(families: list, kinds: list, target: int, rng: np.random.Generato
 
 
 def _areas_and_names(
-    persons: list[Person], households: list[Household], rng: np.random.Generator
+    persons: list[Person], households: list[Household], rng: np.random.Generator, county: str
 ) -> None:
     """Spouses and daughters-in-law often come from elsewhere; children take the head's surname."""
     married_in = {"配偶", "之儿媳"}
-    outside = choose_areas(rng, len(persons), local_share=0.0)
+    outside = choose_areas(rng, len(persons), local_share=0.0, county=county)
     local_share = rng.random(len(persons))
     surnames_pool, probs = names.surname_weights()
     own_draw = np.array(surnames_pool)[rng.choice(len(surnames_pool), size=len(persons), p=probs)]
@@ -429,7 +429,7 @@ def _areas_and_names(
         head = hh.head
         for p in hh.members:
             from_outside = p.relation in married_in and local_share[p.pid] < 0.35
-            p.area = str(outside[p.pid]) if from_outside else "440282"
+            p.area = str(outside[p.pid]) if from_outside else county
             if p.relation in married_in or (p.relation == "之母" and mother_keeps[p.pid]):
                 surnames[p.pid] = own_draw[p.pid]
             elif p is head or p.relation in ("之子", "之女", "之孙子", "之孙女", "之父"):

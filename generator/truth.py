@@ -208,6 +208,14 @@ def wanted_ids(roster: Roster) -> tuple[set[str], set[str]]:
     return wanted, prefixes
 
 
+def resolve_roster(
+    roster: Roster, dibao: pl.DataFrame, enrolment: pl.DataFrame, as_of: date
+) -> list[Resolved]:
+    """The roster's loaded rows with the identity each resolves to (as `derive_findings` does)."""
+    wanted, prefixes = wanted_ids(roster)
+    return resolve(roster, collect_sources(dibao, enrolment, as_of, wanted, prefixes))
+
+
 def derive_findings(
     roster: Roster,
     dibao: pl.DataFrame,
@@ -216,8 +224,15 @@ def derive_findings(
     as_of: date,
     exit_lines: dict[int, float],
     housing_deadline: date,
+    own_families: set[str] | None = None,
+    registered_elsewhere: set[str] | frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
-    """Apply R01-R15 of findings.md to the roster and the sources as of `as_of`."""
+    """Apply R01-R15 of findings.md to the roster and the sources as of `as_of`.
+
+    In a city `dibao`, `enrolment` and `settlements` are city-wide (every lookup of a person is
+    city-wide); R11 then judges the families of `own_families` (the county's own roll) only,
+    and a family is registered if a member is in this roster or in `registered_elsewhere`
+    (the identities of every other county's roster)."""
     year = as_of.year
     wanted, prefixes = wanted_ids(roster)
     src = collect_sources(dibao, enrolment, as_of, wanted, prefixes)
@@ -312,8 +327,10 @@ def derive_findings(
             if below or rec.housing in DANGEROUS or any(r.row.school == DROPOUT for r in active):
                 add("R10", hh_id, **cols)
 
-    roster_ids = {r.identity for r in resolved if r.identity}
+    roster_ids = {r.identity for r in resolved if r.identity} | set(registered_elsewhere)
     for fid, family_rows in src.families.items():
+        if own_families is not None and fid not in own_families:
+            continue
         covered_rural = any(
             r["status"] == "在保"
             and r["category"] in ("农村低保", "特困供养")

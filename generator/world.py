@@ -116,7 +116,7 @@ def _resident_places(geo: Geography, n: int, rng: np.random.Generator) -> pl.Dat
         weights.append(float(v.population))
     for c in geo.communities:
         places.append((c.township_code, c.township, c.name.removesuffix("居委会")))
-        weights.append(14000.0 if c.township == "雄州街道" else 4200.0)
+        weights.append(14000.0 if c.township.endswith("街道") else 4200.0)  # 雄州街道
     w = np.array(weights) / sum(weights)
     idx = rng.choice(len(places), size=n, p=w)
     table = pl.DataFrame(
@@ -170,7 +170,7 @@ def _make_families(
                     relation,
                     sex,
                     born,
-                    "440282",
+                    params.county,
                     role,
                     poor=False,
                 )
@@ -224,7 +224,7 @@ def _dibao_rows(
 
     def family_id(category: str, township_code: str) -> str:
         prefix = {"农村低保": "NB", "城市低保": "CB", "特困供养": "TK"}[category]
-        key = prefix + township_code[-3:]
+        key = params.family_prefix(prefix, township_code)
         seq[key] = seq.get(key, 0) + 1
         return f"{key}-{seq[key]:05d}"
 
@@ -419,7 +419,7 @@ def _settlements(people: pl.DataFrame, enrolment: pl.DataFrame, params: GenParam
     ).sort("settle_date", "pid")
     return frame.with_columns(
         settlement_id=pl.format(
-            "JS{}{}",
+            "JS{}" + params.settlement_tag + "{}",
             pl.col("settle_date").dt.strftime("%Y%m%d"),
             (pl.int_range(pl.len()).over(pl.col("settle_date")) + 1).cast(pl.Utf8).str.zfill(5),
         )
@@ -472,7 +472,7 @@ def _people(
 
     res_sex = np.where(rng.random(n_res) < 0.51, "男", "女")
     res_birth = _resident_births(rng, n_res, params.as_of)
-    res_area = choose_areas(rng, n_res, local_share=0.9)
+    res_area = choose_areas(rng, n_res, local_share=0.9, county=params.county)
     places = _resident_places(geo, n_res, rng)
     res_names = names.random_names(
         rng, res_sex, res_birth.astype("datetime64[Y]").astype(int) + 1970
@@ -548,8 +548,11 @@ def _people(
         people["birth"].to_numpy().astype("datetime64[D]"),
         people["sex"].to_numpy().astype(object),
         params.rng("ids"),
+        params.id_county,
     )
     return people.with_columns(
         identity=pl.Series(ids, dtype=pl.Utf8),
-        insured_key=pl.format("4402820{}", pl.col("pid").cast(pl.Utf8).str.zfill(7)),
+        insured_key=pl.format(
+            params.insured_prefix() + "{}", pl.col("pid").cast(pl.Utf8).str.zfill(7)
+        ),
     )

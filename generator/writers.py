@@ -26,24 +26,25 @@ class WorkbookJob:
     sheets: list[SheetModel]
     stamp: datetime
     title: str
+    org: str = "南雄市"  # the author's county (the file's author and company properties)
 
 
 def write_workbook(job: WorkbookJob) -> Path:
     if job.fmt == "xls":
         write_xls(job.path, job.sheets)
     else:
-        write_xlsx(job.path, job.sheets, job.stamp, job.title)
+        write_xlsx(job.path, job.sheets, job.stamp, job.title, job.org)
     return job.path
 
 
-def write_xlsx(path: Path, sheets: list[SheetModel], stamp: datetime, title: str) -> None:
+def write_xlsx(
+    path: Path, sheets: list[SheetModel], stamp: datetime, title: str, org: str = "南雄市"
+) -> None:
     wb = xlsxwriter.Workbook(
         str(path),
         {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},
     )
-    wb.set_properties(
-        {"title": title, "author": "南雄市扶贫办", "company": "南雄市", "created": stamp}
-    )
+    wb.set_properties({"title": title, "author": f"{org}扶贫办", "company": org, "created": stamp})
     fmt_title = wb.add_format(
         {"bold": True, "font_size": 14, "align": "center", "valign": "vcenter"}
     )

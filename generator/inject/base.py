@@ -140,6 +140,11 @@ class InjectorBase:
     def covered_rows(self, hh: HouseholdRecord) -> list[DibaoRow]:
         return [r for r in self.dibao_of(hh) if r.covered_on(self.as_of)]
 
+    def own_prefix(self, identity: str) -> bool:
+        """Whether no other county of a city can hold an ID with these first 15 digits (born
+        in this county: only it mints that block); always true without a city."""
+        return not self.params.city or identity[:6] == self.params.county
+
     def exited(self, rec: HouseholdRecord) -> bool:
         return (
             rec.exit_status == "已脱贫"
@@ -282,7 +287,9 @@ class InjectorBase:
     ) -> str:
         """A 低保 family for the active members of a roster household (a new 家庭编号)."""
         fam_seq = self.world.next_family_seq
-        prefix = {"农村低保": "NB", "特困供养": "TK"}[category] + rec.township_code[-3:]
+        prefix = self.params.family_prefix(
+            {"农村低保": "NB", "特困供养": "TK"}[category], rec.township_code
+        )
         fam_seq[prefix] = fam_seq.get(prefix, 0) + 1
         fid = f"{prefix}-{fam_seq[prefix]:05d}"
         members = [r.person for r in rec.rows if r.active and not r.duplicate]

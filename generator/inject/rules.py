@@ -12,6 +12,7 @@ from config.schema import LABOUR_CAPABLE
 from transforms.ids import EXCEL_MANGLED
 
 from .. import names
+from ..identities import may_mint
 from ..population import Person
 from ..roster import HouseholdRecord, RosterRow
 from ..truth import written_key
@@ -341,7 +342,11 @@ class RuleInjections(InjectorBase):
         def ok(r: RosterRow, h: HouseholdRecord) -> bool:
             return self.plain_row(r) and (
                 variant != "excel"
-                or (r.person.identity[-1] != "X" and not r.person.identity.endswith("000"))
+                or (
+                    r.person.identity[-1] != "X"
+                    and not r.person.identity.endswith("000")
+                    and self.own_prefix(r.person.identity)
+                )
             )
 
         picked = self.rows(ok, 1, reserve=False)
@@ -417,6 +422,7 @@ class RuleInjections(InjectorBase):
                     and r.person.identity[-1] != "X"
                     and not r.person.identity.endswith("000")
                     and int(r.person.identity[15]) < 9
+                    and self.own_prefix(r.person.identity)
                 ),
                 1,
                 reserve=False,
@@ -503,7 +509,11 @@ class RuleInjections(InjectorBase):
             from transforms.ids import check_char
 
             cand = digits + check_char(digits)
-            if cand in self.id_names or cand == p.identity:
+            if (
+                cand in self.id_names
+                or cand == p.identity
+                or not may_mint(cand, self.params.id_county)
+            ):
                 continue
             pid = self.next_pid
             self.next_pid += 1
@@ -524,7 +534,7 @@ class RuleInjections(InjectorBase):
                     "subsidy_base": "无",
                     "dibao_now": False,
                     "identity": cand,
-                    "insured_key": f"4402829{pid:07d}",
+                    "insured_key": self.params.insured_key(pid, extra=True),
                     "years": self.params.years,
                 }
             )
