@@ -223,7 +223,8 @@ def _city_people(twins: dict[str, CountyTwin]) -> tuple[pl.DataFrame, pl.DataFra
     for code, t in twins.items():
         base = int(code) * PID_STRIDE
         people, enrol = _apply_enrolment_edits(t.world, t.injector.enrol)
-        t.world.people, t.world.enrolment = people, enrol
+        # the city-wide frames replace the county's: at scale 1 each enrolment is ~1.3M rows
+        t.world.people, t.world.enrolment = people, enrol.clear()
         if t.enrol_place:
             place = pl.DataFrame(
                 {
