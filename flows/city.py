@@ -203,37 +203,53 @@ def load_extract(inbox: str, run_id: int, elsewhere: frozenset[str], share: int)
     }
 
 
+@task(name="extract-issues", cache_policy=NO_CACHE)
+def extract_issues(run_id: int, as_of: str, loads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The extracts' data-quality issues into their life cycle, once every file is loaded
+    (the run lock shared with the parts being written beside it: nothing else writes)."""
+    from flows.validation import issues_of_the_run
+
+    with _unit(CITY_CODE) as (_, engine), db.run_lock(engine, exclusive=False):
+        issues = issues_of_the_run(engine, run_id, date.fromisoformat(as_of))
+    return {"issues": issues, **_process()}
+
+
+def extract_parts() -> list[tuple[str, int | None]]:
+    """What the extracts in force are written as: the enrolment a 参保年度 per part (so no
+    process holds the whole extract), the settlements whole (they are small)."""
+    with _unit(CITY_CODE) as (_, engine):
+        return [("enrolment", y) for y in db.enrolment_years(engine)] + [("settlement", None)]
+
+
+@task(name="extract-part", cache_policy=NO_CACHE, task_run_name="extract-part-{kind}-{year}")
+def extract_part(
+    kind: str, year: int | None, work: str, loads: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One part of the extracts in force, as Parquet, for the counties to scan."""
+    columns = ENROLMENT_READ if kind == "enrolment" else None
+    out = Path(work) / CITY_CODE / kind / f"{year or 'all'}.parquet"
+    with _unit(CITY_CODE) as (_, engine), db.run_lock(engine, exclusive=False):
+        path = _write(db.current(engine, kind, year=year, columns=columns), out)
+    return {"kind": kind, "path": path, **_process()}
+
+
 @task(name="close-extracts", cache_policy=NO_CACHE)
 def close_extracts(
     run_id: int,
-    as_of: str,
     settled: list[dict[str, Any]],
     loads: list[dict[str, Any]],
+    issues: dict[str, int],
+    parts: list[dict[str, Any]],
     work: str,
 ) -> dict[str, Any]:
-    """The extracts' data-quality issues into their life cycle, and their rows in force as
-    Parquet: the enrolment a 参保年度 at a time, so no process holds the whole extract."""
-    from flows.validation import issues_of_the_run
-
-    day = date.fromisoformat(as_of)
-    out = Path(work) / CITY_CODE
+    """The city's run over its extracts recorded as finished, with what its files came to."""
     outcomes = [FileOutcome(**o) for o in settled]
     outcomes += [FileOutcome(**o) for load in loads for o in load["outcomes"]]
     with _unit(CITY_CODE) as (_, engine), db.run_lock(engine, exclusive=True):
-        issues = issues_of_the_run(engine, run_id, day)
-        years = db.enrolment_years(engine)
-        parts = [
-            _write(
-                db.current(engine, "enrolment", year=year, columns=ENROLMENT_READ),
-                out / "enrolment" / f"{year}.parquet",
-            )
-            for year in years
-        ]
         paths: dict[str, Any] = {
-            "enrolment": parts,
-            "settlement": _write(db.current(engine, "settlement"), out / "settlement.parquet"),
-            "files": _write_files(engine, out),
+            kind: [part["path"] for part in parts if part["kind"] == kind] for kind in EXTRACTS
         }
+        paths["files"] = _write_files(engine, Path(work) / CITY_CODE)
         seen = _said("全市医保数据", outcomes)
         needs = any(o.needs_attention for o in outcomes)
         stats = {"files": seen, "issues": issues}
@@ -430,7 +446,13 @@ def city_nightly(
     ]
     taken = {c: intake.submit(c, str(inbox_path), day.isoformat(), str(work)) for c in codes}
     loads = [f.result() for f in loading]
-    closed = close_extracts.submit(run_id, day.isoformat(), opened["settled"], loads, str(work))
+    # The extracts' issues and their parts in force, side by side.
+    checking = extract_issues.submit(run_id, day.isoformat(), loads)
+    writing = [extract_part.submit(kind, year, str(work), loads) for kind, year in extract_parts()]
+    parts, checked = [f.result() for f in writing], checking.result()
+    closed = close_extracts.submit(
+        run_id, opened["settled"], loads, checked["issues"], parts, str(work)
+    )
     intakes = {c: f.result() for c, f in taken.items()}
     intakes[CITY_CODE] = closed.result()
     resolving = {c: resolve.submit(c, intakes) for c in codes}
@@ -440,7 +462,8 @@ def city_nightly(
     }
     judged = {c: f.result() for c, f in judging.items()}
     peaks: dict[int, int] = {}
-    for step in [*loads, *intakes.values(), *resolved.values(), *judged.values()]:
+    steps = [*loads, checked, *parts, *intakes.values(), *resolved.values(), *judged.values()]
+    for step in steps:
         peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
     summary = {
         "as_of": day.isoformat(),
