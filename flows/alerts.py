@@ -94,7 +94,9 @@ def load_channels(path: Path, divisions: Divisions | None = None) -> Channels:
     for key, value in data.get("townships", {}).items():
         code = key if key in divisions.townships else divisions.township_code(key)
         if code is None:
-            raise AlertsConfigError(f"{path}：[townships] 中的“{key}”不是南雄市的乡镇代码或名称。")
+            raise AlertsConfigError(
+                f"{path}：[townships] 中的“{key}”不是{divisions.county_name}的乡镇代码或名称。"
+            )
         townships[code] = townships.get(code, ()) + urls(value, f"[townships] {key}")
     try:
         attempts = max(1, int(delivery.get("attempts", ATTEMPTS)))

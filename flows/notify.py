@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from config.settings import load_settings
+from config.settings import load_divisions, load_settings
 
 TIMEZONE = "Asia/Shanghai"
 
@@ -57,11 +57,15 @@ FLOW_ZH = {
 }
 
 
-def failure_message(flow_name: str, run_name: str, when: datetime, reason: str) -> tuple[str, str]:
-    """The office's notice of a failed run: (title, body), in Chinese."""
+def failure_message(
+    flow_name: str, run_name: str, when: datetime, reason: str, county: str | None = None
+) -> tuple[str, str]:
+    """The office's notice of a failed run: (title, body), in Chinese; `county` is the name
+    of the county the run worked for (default: the one this process works for)."""
     what = FLOW_ZH.get(flow_name, flow_name)
     at = when.astimezone(ZoneInfo(TIMEZONE)).strftime("%Y-%m-%d %H:%M")
-    title = f"【南雄市扶贫数据核查】{what}运行失败（{at}）"
+    county = county or load_divisions().county_name
+    title = f"【{county}扶贫数据核查】{what}运行失败（{at}）"
     lines = [
         f"{what}（Prefect 运行 {run_name}）于 {at} 失败。",
         f"原因：{reason}",
@@ -94,8 +98,9 @@ def notify_office_of_failure(flow: Any, flow_run: Any, state: Any) -> None:
             exc if isinstance(exc, BaseException) else None, getattr(state, "message", None)
         )
         settings = load_settings()
+        divisions = load_divisions()  # the county this run worked for
         try:
-            channels = load_channels(settings.channels_file)
+            channels = load_channels(settings.channels_file, divisions)
         except AlertsConfigError as err:
             log.warning("failure notice not sent: %s", err)
             return
@@ -104,7 +109,11 @@ def notify_office_of_failure(flow: Any, flow_run: Any, state: Any) -> None:
             return
         when = getattr(state, "timestamp", None) or datetime.now(ZoneInfo(TIMEZONE))
         title, body = failure_message(
-            getattr(flow, "name", "?"), getattr(flow_run, "name", "?"), when, reason
+            getattr(flow, "name", "?"),
+            getattr(flow_run, "name", "?"),
+            when,
+            reason,
+            divisions.county_name,
         )
         for url in channels.office:
             sent = deliver(url, title, body, None, channels.attempts, channels.retry_delay_seconds)

@@ -29,6 +29,8 @@ from config.rules import (
     SEVERITIES,
 )
 from config.schema import ISSUE_KINDS
+from config.settings import load_divisions
+from transforms.county import County
 from transforms.privacy import mask_id_expr, scrub
 
 S, I, D = pl.Utf8(), pl.Int64(), pl.Date()  # noqa: E741
@@ -104,15 +106,27 @@ FINDING_COLUMNS: dict[str, str] = {
     "days_open": "已持续天数",
 }
 
+
 # Where a fix-list row is: the township's own workbook, or a bureau's data, which the
 # township cannot correct; it checks the person and tells the office, which takes it up with
 # the bureau (the 说明 sheet says so).
-ORIGIN_ZH: dict[str, str] = {
-    "townships": "本单位报送",
-    "dibao": "民政局低保名册（核实后报市扶贫办）",
-    "insurance": "医保局参保数据（核实后报市扶贫办）",
-    "claims": "医保局结算数据（核实后报市扶贫办）",
-}
+def origin_zh(office: str = "市扶贫办") -> dict[str, str]:
+    """Where a fix-list row is, in Chinese, naming the county's poverty office
+    (`County.office_short`: 市扶贫办, 县扶贫办, 区扶贫办)."""
+    return {
+        "townships": "本单位报送",
+        "dibao": f"民政局低保名册（核实后报{office}）",
+        "insurance": f"医保局参保数据（核实后报{office}）",
+        "claims": f"医保局结算数据（核实后报{office}）",
+    }
+
+
+ORIGIN_ZH: dict[str, str] = origin_zh()  # a 市's wording, as the home county's
+
+
+def _county(county: County | None) -> County:
+    """The county a message is about: `county`, or the one the process works for."""
+    return county or County.of(load_divisions())
 
 
 # ---------------------------------------------------------------- items
@@ -418,13 +432,19 @@ def compute_alert(
 
 # ---------------------------------------------------------------- fix list
 def fix_list(
-    items: pl.DataFrame, township_code: str, as_of: date, overdue_days: int
+    items: pl.DataFrame,
+    township_code: str,
+    as_of: date,
+    overdue_days: int,
+    county: County | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The township's open rows only, worst first, as {sheet name: frame in sheet column order}.
 
     The frames keep English column names (see ISSUE_COLUMNS / FINDING_COLUMNS for headers)
-    and real types: row numbers and days as integers, dates as dates.
+    and real types: row numbers and days as integers, dates as dates.  `county` (default:
+    the one the process works for) names the office a bureau's row is reported to.
     """
+    origins = origin_zh(_county(county).office_short)
     mine = with_age(
         items.filter((pl.col("township_code") == township_code) & (pl.col("status") == "open")),
         as_of,
@@ -445,7 +465,7 @@ def fix_list(
         rows = worst_first(mine.filter(pl.col("item_type") == item_type)).with_columns(
             seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
             state=state,
-            origin=pl.col("origin").replace_strict(ORIGIN_ZH, default=None, return_dtype=S),
+            origin=pl.col("origin").replace_strict(origins, default=None, return_dtype=S),
         )
         out[sheet] = rows.select(list(columns))
     return out
@@ -509,7 +529,8 @@ class FileNotice:
     status: str
     reason: str
 
-    def sentence(self, for_office: bool) -> str:
+    def sentence(self, for_office: bool, office: str = "市扶贫办") -> str:
+        """The notice as a sentence; `office`: the county's (`County.office_short`)."""
         state = FILE_STATES[self.status]
         text = f"《{self.name}》（#{self.file_id}）{state}：{self.reason.rstrip('。')}。"
         if self.status != "held":
@@ -518,7 +539,7 @@ class FileNotice:
             return text + f"核实后启用：fupin accept {self.file_id}；在用数据不变。"
         return (
             text
-            + "在用的仍是此前报送的花名册。如报送有误，请重新报送；如确需启用，请报市扶贫办确认。"
+            + f"在用的仍是此前报送的花名册。如报送有误，请重新报送；如确需启用，请报{office}确认。"
         )
 
 
@@ -541,15 +562,19 @@ def township_message(
     sources: str | None = None,
     attached: bool = True,
     notices: Iterable[FileNotice] = (),
+    county: County | None = None,
 ) -> tuple[str, str]:
     """(title, body) of a township's alert, Chinese, every ID and phone masked.
 
     `attached`: whether the channel carries the fix list (e-mail and webhooks do, WeCom and
-    DingTalk bots do not); `notices`: the township's files of this run a person must look at.
+    DingTalk bots do not); `notices`: the township's files of this run a person must look at;
+    `county`: the county the alert is about (default: the one the process works for).
     """
     notices = list(notices)
     c = alert.counts
-    title = f"南雄市扶贫数据质量预警：{alert.name}（{zh_date(alert.as_of)}）"
+    county = _county(county)
+    office = county.office_short
+    title = f"{county.name}扶贫数据质量预警：{alert.name}（{zh_date(alert.as_of)}）"
     if alert.escalated:
         title = "【逾期升级】" + title
     facts: list[str] = []
@@ -566,11 +591,13 @@ def township_message(
         facts.append(f"本次核查已整改{c.resolved}项。")
     if c.overdue:
         escalation = (
-            f"，其中本次新超期{c.newly_overdue}项，已升级报市扶贫办" if c.newly_overdue else ""
+            f"，其中本次新超期{c.newly_overdue}项，已升级报{office}" if c.newly_overdue else ""
         )
         facts.append(f"超过{alert.overdue_days}天未整改（逾期）{c.overdue}项{escalation}。")
     if notices:
-        facts.append("本次报送的文件需要处理：" + "".join(n.sentence(False) for n in notices))
+        facts.append(
+            "本次报送的文件需要处理：" + "".join(n.sentence(False, office) for n in notices)
+        )
     numerals = "一二三四五六"
     lines = [
         f"{alert.name}：",
@@ -590,11 +617,11 @@ def township_message(
     elif attachment_name and c.open:
         lines.append(
             f"整改清单《{attachment_name}》已生成（仅含本单位数据），本渠道不能附带文件，"
-            "请从本单位预警邮箱查收或向市扶贫办索取；整改后下次夜间核查自动核销。"
+            f"请从本单位预警邮箱查收或向{office}索取；整改后下次夜间核查自动核销。"
         )
     if sources:
         lines.append(f"数据来源：{sources}")
-    lines.append("南雄市扶贫开发办公室（系统自动发送）")
+    lines.append(f"{county.office}（系统自动发送）")
     return scrub(title), scrub("\n".join(lines))
 
 
@@ -628,18 +655,22 @@ def digest_message(
     failed: Mapping[str, int] | None = None,
     unconfigured: Iterable[str] = (),
     notices: Iterable[FileNotice] = (),
+    county: County | None = None,
 ) -> tuple[str, str]:
-    """(title, body) of the office's city digest: a per-township table of counts, and the
-    files of the run that need a person (`notices`)."""
+    """(title, body) of the office's digest of the county: a per-township table of counts,
+    and the files of the run that need a person (`notices`); `county`: the county it is
+    about (default: the one the process works for)."""
     c = office.counts
     escalated = [r for r in rows if r.escalated]
-    title = f"南雄市扶贫数据质量日报（{zh_date(office.as_of)}）"
+    county = _county(county)
+    us = county.office_short
+    title = f"{county.name}扶贫数据质量日报（{zh_date(office.as_of)}）"
     if office.escalated or escalated:
         title = "【逾期升级】" + title
     since = f"自上次汇总（{zh_date(office.baseline.as_of)}）以来" if office.baseline else "本次核查"
     lines = [
-        "市扶贫办：",
-        f"{zh_date(office.as_of)}夜间数据核查（{run_label}）后，全市未整改问题{c.open}项"
+        f"{us}：",
+        f"{zh_date(office.as_of)}夜间数据核查（{run_label}）后，{county.whole}未整改问题{c.open}项"
         f"（核查发现{c.findings}项，数据质量问题{c.issues}项），其中新增{c.new}项、"
         f"逾期（超过{office.overdue_days}天）{c.overdue}项；{since}已整改{c.resolved}项。",
         "各乡镇（镇街｜新增｜未整改｜逾期｜已整改）：",
@@ -651,7 +682,7 @@ def digest_message(
         )
     assigned = sum(r.counts.open for r in rows)
     if c.open > assigned:
-        lines.append(f"未能确定所属乡镇的问题{c.open - assigned}项，请市扶贫办核处。")
+        lines.append(f"未能确定所属乡镇的问题{c.open - assigned}项，请{us}核处。")
     if escalated:
         lines.append(
             "逾期升级："
@@ -670,6 +701,6 @@ def digest_message(
     notices = list(notices)
     if notices:
         lines.append(f"需要处理的报送文件{len(notices)}份：")
-        lines += [f"{i}. {n.sentence(True)}" for i, n in enumerate(notices, 1)]
-    lines.append("南雄市扶贫开发办公室数据核查系统（自动发送）")
+        lines += [f"{i}. {n.sentence(True, us)}" for i, n in enumerate(notices, 1)]
+    lines.append(f"{county.office}数据核查系统（自动发送）")
     return scrub(title), scrub("\n".join(lines))

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
+from config.settings import load_divisions
+
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 TABLES_DIR = "tables"
@@ -73,13 +75,16 @@ def build_manifest(
     rows: Mapping[str, int],
     files: Mapping[str, FileFacts],
     note: str | None = None,
+    county: str | None = None,
 ) -> dict[str, Any]:
     """The manifest of a year's archive: what was frozen (rows per table), every file with its
     SHA-256 and size, the policy parameters and code the reports were built with, the nightly
-    run whose data it holds, and when it was made."""
+    run whose data it holds, and when it was made.  `county`: the name of the county archived
+    (default: the one the process works for), as the title says it."""
+    county = county or load_divisions().county_name
     return {
         "manifest_version": MANIFEST_VERSION,
-        "title": f"南雄市精准扶贫数据{year}年度归档",
+        "title": f"{county}精准扶贫数据{year}年度归档",
         "year": year,
         "state_as_of": f"{year}-12-31",
         "created": created.isoformat(timespec="seconds"),

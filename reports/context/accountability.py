@@ -21,6 +21,7 @@ from reports.context.directory import (
 from reports.context.notice import notice_section
 from reports.context.tables import Wide, col, rating_text, rounded, section, table, whole
 from transforms import indicators as ind
+from transforms.county import County
 from transforms.indicators import IndicatorInputs
 
 
@@ -50,7 +51,7 @@ def accountability_data(
         f"约谈：年底考核未完成年度累计脱贫目标（目标完成率低于{a.rating_ok_share:.0%}）的镇（街道），约谈党政主要负责人。",
         f"通报：考核时点已发现超过{x.policy.overdue_days}天仍未整改的比对问题和数据质量问题，按镇（街道）、行政村、帮扶单位分列，最早发现的问题排在前面。",
         f"召回：某村在连续{a.recall_min_streak}次及以上半年考核时点均有未整改的{_severities(x)}严重程度比对问题，视为督查中屡次发现问题。"
-        "南雄市直单位和驻镇帮扶工作组派出的干部直接召回；省直（中直驻粤）、东莞市、韶关市直（省直驻韶）单位派出的，向派出单位扶贫办发送召回建议。",
+        f"{County.of(x.divisions).direct_units}单位和驻镇帮扶工作组派出的干部直接召回；省直（中直驻粤）、东莞市、韶关市直（省直驻韶）单位派出的，向派出单位扶贫办发送召回建议。",
         "帮扶单位排名：按所帮扶村的脱贫率由高到低，脱贫率相同时逾期问题少者在前。",
         "文中证件号码、姓名均已脱敏。",
     ]
@@ -123,6 +124,8 @@ def _recall_section(
 ) -> dict[str, Any]:
     """三、召回建议: villages with problems at consecutive assessments, by route."""
     a = x.policy.assessment
+    county = County.of(x.divisions)
+    direct_types = county.direct_types(a.direct_recall_unit_types)
     rec = ranking.recall_villages(
         ind.recurring_problems(
             x.findings,
@@ -151,7 +154,7 @@ def _recall_section(
                     ind.parse_period(ind.period_of(d)).zh for d in sorted(r["dates"])
                 ),
                 "problems_now": r["problems_now"],
-                "route": ind.recall_route(utype, a.direct_recall_unit_types),
+                "route": ind.recall_route(utype, direct_types),
             }
         )
     direct, letters = ranking.split_recalls(rows)
@@ -179,7 +182,7 @@ def _recall_section(
         tables=[
             table(
                 "recall_direct",
-                "（一）直接召回（南雄市直单位、驻镇帮扶工作组）",
+                f"（一）直接召回（{county.direct_units}单位、驻镇帮扶工作组）",
                 "召回-直接",
                 cols,
                 direct,

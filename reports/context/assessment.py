@@ -23,7 +23,7 @@ from reports.context.tables import (
     whole,
 )
 from reports.context.villages import poor_villages_section
-from transforms import indicators as ind
+from transforms.county import County
 from transforms.indicators import INDICATORS, IndicatorInputs
 
 STRUCTURE = (
@@ -83,7 +83,7 @@ def assessment_data(
     notes = [
         f"考核时点：{meta['evaluation_date_zh']}（考核期末；考核期尚未结束时为数据截至日）。",
         "建档立卡人数、户数均为花名册中人员状态为“正常”的在册对象。",
-        *definitions(DEFINED, x.policy),
+        *definitions(DEFINED, x.policy, x.divisions),
     ]
     return {"kind": "assessment", "meta": meta, "sections": sections, "notes": notes}
 
@@ -97,7 +97,8 @@ def _overview_section(
     township: str | None,
 ) -> dict[str, Any]:
     """一、总体情况: the lead paragraph, the headline figures and the trend chart."""
-    scope_level, scope_code = ("township", township) if township else ("city", ind.CITY_CODE)
+    whole_county = ("city", x.divisions.county_code)  # the indicators' whole-county entity
+    scope_level, scope_code = ("township", township) if township else whole_county
     s = w.entity(scope_level, scope_code)
     rating = rating_text(s.get("target_rating"))
     rank = s.get("target_rank") if township else None
@@ -108,7 +109,7 @@ def _overview_section(
         f"{meta['period_zh']}累计脱贫目标{whole(s.get('target_persons_out')) or 0:,}人，"
         f"目标完成率{pct_text(s.get('target_progress'))}，考核评级为“{rating or '无目标'}”"
         + (
-            f"，在全市{x.policy.townships}个镇（街道）中排第{whole(rank)}名"
+            f"，在{meta['whole']}{len(x.divisions.townships)}个镇（街道）中排第{whole(rank)}名"
             if rank is not None
             else ""
         )
@@ -283,11 +284,11 @@ def _progress_section(
 
 def _dibao_target_text(x: IndicatorInputs, w: Wide) -> str:
     """The year's 兜底 target where the policy sets one (2016: 5,000 of the 5,200)."""
-    city = w.entity("city", ind.CITY_CODE)
+    city = w.entity("city", x.divisions.county_code)
     if city.get("target_persons_out_dibao") is None:
         return ""
     return (
-        f"其中全市兜底脱贫目标{whole(city.get('target_persons_out_dibao')) or 0:,}人，"
+        f"其中{County.of(x.divisions).whole}兜底脱贫目标{whole(city.get('target_persons_out_dibao')) or 0:,}人，"
         f"已兜底脱贫{whole(city.get('persons_out_dibao')) or 0:,}人，"
         f"完成率{pct_text(city.get('target_dibao_progress'))}。"
     )

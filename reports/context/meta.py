@@ -8,14 +8,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from config.settings import Policy
+from config.settings import Divisions, Policy
 from reports.context.tables import col, table, zh_date
 from transforms import indicators as ind
+from transforms.county import County
 from transforms.indicators import INDICATORS, IndicatorInputs
 
-ISSUER = "南雄市扶贫开发领导小组办公室"
-RECIPIENTS = "各镇（街道）党委、政府（办事处），市直及驻南雄各帮扶单位，各驻村（驻镇）帮扶工作队："
-COPY_TO = "市委办、市政府办、市委组织部、市纪委监委"
+# The 发文 lines, with the county's words filled in (`County`): for 南雄市, 南雄市扶贫开发领导
+# 小组办公室; 市直及驻南雄各帮扶单位; 市委办、市政府办、市委组织部、市纪委监委.
+ISSUER = "{name}扶贫开发领导小组办公室"
+RECIPIENTS = (
+    "各镇（街道）党委、政府（办事处），{direct}及驻{short}各帮扶单位，各驻村（驻镇）帮扶工作队："
+)
+COPY_TO = "{level}委办、{level}政府办、{level}委组织部、{level}纪委监委"
 SOURCE_LABELS = {
     "townships": "乡镇建档立卡花名册",
     "dibao": "民政低保/特困名册",
@@ -32,9 +37,17 @@ def build_meta(
     run: Mapping[str, Any] | None,
     sources: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """Title, 发文 information, period, as-of date and data sources of a report."""
+    """Title, 发文 information, period, as-of date and data sources of a report, naming the
+    county of `x.divisions` (its name, 发文 unit, the plan it cites)."""
     p = x.period
-    scope = x.township_name(township) if township else ind.CITY_NAME
+    county = County.of(x.divisions)
+    words = {
+        "name": county.name,
+        "direct": county.direct,
+        "short": county.short,
+        "level": county.level,
+    }
+    scope = x.township_name(township) if township else county.name
     kind_zh = "考核报告" if kind == "assessment" else "问责通报"
     title = (
         f"{scope}精准扶贫精准脱贫{p.zh}考核报告"
@@ -55,16 +68,20 @@ def build_meta(
         if run
         else "尚无夜间比对运行记录"
     )
-    doc_no = f"{'KH' if kind == 'assessment' else 'WZ'}-{p.label}-{township or ind.CITY_CODE}"
+    doc_no = f"{'KH' if kind == 'assessment' else 'WZ'}-{p.label}-{township or county.code}"
     return {
         "kind": kind,
         "kind_zh": kind_zh,
         "title": title,
         "scope": scope,
         "township_code": township,
-        "issuer": ISSUER,
-        "recipients": RECIPIENTS,
-        "copy_to": COPY_TO,
+        "county": county.name,
+        "county_code": county.code,
+        "whole": county.whole,
+        "plan": county.plan,
+        "issuer": ISSUER.format(**words),
+        "recipients": RECIPIENTS.format(**words),
+        "copy_to": COPY_TO.format(**words),
         "doc_no": doc_no,
         "period": p.label,
         "period_zh": p.zh,
@@ -113,10 +130,11 @@ def sources_table(meta: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def definitions(codes: Iterable[str], policy: Policy) -> list[str]:
-    """'name：definition' of each known indicator in `codes`, once each, in order."""
+def definitions(codes: Iterable[str], policy: Policy, divisions: Divisions) -> list[str]:
+    """'name：definition' of each known indicator in `codes`, once each, in order, worded
+    for the county of `divisions`."""
     seen: list[str] = []
     for c in codes:
         if c in INDICATORS and c not in seen:
             seen.append(c)
-    return [f"{INDICATORS[c].name}：{ind.definition(c, policy)}" for c in seen]
+    return [f"{INDICATORS[c].name}：{ind.definition(c, policy, divisions)}" for c in seen]

@@ -14,6 +14,7 @@ from config.schema import ISSUE_KINDS
 from reports.context import ranking
 from reports.context.directory import Unit, default_unit
 from reports.context.tables import col, keep, section, table
+from transforms.county import County
 from transforms.indicators import IndicatorInputs
 
 HTML_ITEMS_PER_TOWNSHIP = 10
@@ -45,7 +46,7 @@ def notice_section(
     unit_rows = _unit_rows(items)
     text = (
         f"截至考核时点，共有{len(items)}项问题发现后超过{od}天仍未整改，涉及{len(town_rows)}个镇（街道）、"
-        f"{len(village_rows)}个行政村、{len(unit_rows)}个帮扶单位，现予通报。请有关单位自通报之日起{od}日内完成整改，并将整改情况报市扶贫办。"
+        f"{len(village_rows)}个行政村、{len(unit_rows)}个帮扶单位，现予通报。请有关单位自通报之日起{od}日内完成整改，并将整改情况报{County.of(x.divisions).office_short}。"
         if items
         else f"截至考核时点，无发现后超过{od}天仍未整改的问题。"
     )

@@ -12,6 +12,7 @@ from reports.context.directory import village_directory
 from reports.context.ranking import unit_type_rank
 from reports.context.tables import Wide, as_bool, col, pct_text, rounded, section, table, whole
 from transforms import indicators as ind
+from transforms.county import County
 from transforms.indicators import IndicatorInputs
 from transforms.privacy import mask_name
 
@@ -102,10 +103,12 @@ def poor_villages_section(x: IndicatorInputs, w: Wide, township: str | None) -> 
     paragraphs = [
         f"相对贫困村的认定标准为2015年村人均可支配收入低于{p.village_registration_income_line:,.0f}元、"
         f"且相对贫困人口占比不低于{p.village_poor_share:.0%}。"
-        f"全市相对贫困村{p.poor_villages}个；本报告列出贫困村情况表中标注为贫困村的{poor.height}个村。"
+        f"{County.of(x.divisions).whole}相对贫困村{p.poor_villages}个；本报告列出贫困村情况表中标注为贫困村的{poor.height}个村。"
         f"村人均可支配收入达到出列标准（{line:,.0f}元）即为出列；基础设施按2018年底目标逐项列示（✓达标，✗未达标），卫生厕所普及率以{p.assessment.toilet_rate_line:g}%为达标。"
     ]
-    scope = w.entity("township", township) if township else w.entity("city", ind.CITY_CODE)
+    scope = (
+        w.entity("township", township) if township else w.entity("city", x.divisions.county_code)
+    )
     if scope.get("target_villages_exited") is not None:
         paragraphs.append(
             f"按计划，{x.year}年底前贫困村全部出列：应出列{whole(scope.get('target_villages_exited')) or 0}个，"

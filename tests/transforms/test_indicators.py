@@ -13,6 +13,7 @@ from tests.transforms import indicator_builders as b
 from transforms import indicators as ind
 
 AS_OF = date(2018, 6, 30)
+HOME = "440282"  # the whole-county entity of the home county's indicators: 南雄市's code
 RECALL = {"severities": ("高",), "min_problems": 1}
 
 
@@ -56,7 +57,7 @@ def test_long_format_matches_the_indicator_table(y2017: pl.DataFrame) -> None:
 
 
 def test_registration_counts(y2017: pl.DataFrame) -> None:
-    city = values(y2017, "city", ind.CITY_CODE)
+    city = values(y2017, "city", HOME)
     assert (city["households"], city["persons"]) == (7, 14)  # the dead spouse in H6 is not counted
     assert (
         city["households_attr_general"],
@@ -92,7 +93,7 @@ def test_exit_progress_targets_ratings_and_tied_ranks(y2017: pl.DataFrame) -> No
     assert values(y2017, "township", "440282122")["target_rank"] is None  # no target, no rank
     assert a["persons_out_dibao"] == 1  # H3, 特困供养
     assert a["exit_share"] == pytest.approx(400 / 6)
-    city = values(y2017, "city", ind.CITY_CODE)
+    city = values(y2017, "city", HOME)
     assert (city["persons_out"], city["target_persons_out"], city["target_progress"]) == (
         9,
         10,
@@ -130,7 +131,7 @@ def test_h1_interim_target_per_township() -> None:
     h1 = ind.compute_all(inputs("2017H1", as_of=date(2017, 6, 30)))
     # 2017H1 share = 30% + (70% - 30%) / 2 = 50%: A 3.0 → 3, B 2.5 → 3, C 1.5 → 2, city 7.
     assert [values(h1, "township", t)["target_persons_out"] for t in (b.A, b.B, b.C)] == [3, 3, 2]
-    assert values(h1, "city", ind.CITY_CODE)["target_persons_out"] == 7
+    assert values(h1, "city", HOME)["target_persons_out"] == 7
 
 
 @pytest.mark.parametrize(
@@ -160,14 +161,14 @@ def test_guarantees(y2017: pl.DataFrame) -> None:
     assert c["dropouts"] == 1
     assert bb["water_safe_share"] == 50.0
     assert a["exit_below_line"] == 1  # the open R10 of H1
-    city = values(y2017, "city", ind.CITY_CODE)
+    city = values(y2017, "city", HOME)
     assert city["insured_share"] == pytest.approx(1300 / 14)
 
 
 def test_insured_share_uses_the_period_year() -> None:
     p = b.persons()
     frame = ind.compute_all(inputs(enrolment=b.enrolment(p, year=2016)))
-    assert values(frame, "city", ind.CITY_CODE)["insured_share"] == 0.0
+    assert values(frame, "city", HOME)["insured_share"] == 0.0
 
 
 def test_data_quality(y2017: pl.DataFrame) -> None:
@@ -329,12 +330,12 @@ def test_the_dibao_target_is_shared_out_at_year_ends_only() -> None:
     year = ind.compute_all(inputs("2017", policy=policy))
     a = values(year, "township", b.A)
     assert (a["target_persons_out_dibao"], a["target_dibao_progress"]) == (1, 100.0)
-    city = values(year, "city", ind.CITY_CODE)
+    city = values(year, "city", HOME)
     assert city["target_persons_out_dibao"] == 3  # 0.2 × 14 = 2.8
     h1 = ind.compute_all(inputs("2017H1", as_of=date(2017, 6, 30), policy=policy))
-    assert "target_persons_out_dibao" not in values(h1, "city", ind.CITY_CODE)
+    assert "target_persons_out_dibao" not in values(h1, "city", HOME)
     unset = ind.compute_all(inputs("2017"))  # no target_via_dibao that year: no such row
-    assert "target_dibao_progress" not in values(unset, "city", ind.CITY_CODE)
+    assert "target_dibao_progress" not in values(unset, "city", HOME)
 
 
 def test_every_poor_village_out_where_the_year_wants_it() -> None:
@@ -345,12 +346,10 @@ def test_every_poor_village_out_where_the_year_wants_it() -> None:
     poor = year.filter((pl.col("level") == "village") & (pl.col("indicator") == "village_poor"))
     exited = year.filter((pl.col("level") == "village") & (pl.col("indicator") == "village_exited"))
     both = poor.join(exited, on="entity_code").filter(pl.col("value") == 1)
-    city = values(year, "city", ind.CITY_CODE)
+    city = values(year, "city", HOME)
     assert city["target_villages_exited"] == poor["value"].sum()
     assert city["villages_exit_progress"] == pytest.approx(
         100.0 * both["value_right"].sum() / poor["value"].sum()
     )
     assert "target_villages_exited" in values(year, "township", b.A)
-    assert "target_villages_exited" not in values(
-        ind.compute_all(inputs("2017")), "city", ind.CITY_CODE
-    )
+    assert "target_villages_exited" not in values(ind.compute_all(inputs("2017")), "city", HOME)

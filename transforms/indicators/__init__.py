@@ -13,9 +13,10 @@ Conventions, stated once:
   run's as-of date when that comes first (a period still in progress is assessed as of today).
   Findings and issues count as open at D when first_seen ≤ D and they were not resolved on or
   before D.  Insurance is of the period's year; 低保 coverage is at D.
-- Townships are the 18 of the `Divisions` passed in; every township gets a row even
-  without data.  Villages are keyed by township and the village name without 委会/村民委员会, and
-  take their NBS code where the name matches the divisions list.
+- The whole county (level ``city``) is the `Divisions`' county: its code and name are the
+  entity's.  Townships are those of the `Divisions` passed in (南雄市: 18); every township
+  gets a row even without data.  Villages are keyed by township and the village name
+  without 委会/村民委员会, and take their NBS code where the name matches the divisions list.
 
 Where things live: `catalogue` (names, units, footnotes), `periods`, `targets` (exit targets
 and rating), `inputs` (`IndicatorInputs`), `longform` (roll-up and melt), `families` (the
@@ -25,8 +26,6 @@ route).  The names below are the package's surface; import them from here.
 
 from transforms.indicators.accountability import recall_route, recurring_problems
 from transforms.indicators.catalogue import (
-    CITY_CODE,
-    CITY_NAME,
     INDICATOR,
     INDICATORS,
     LEVELS,
@@ -48,8 +47,6 @@ from transforms.indicators.targets import (
 )
 
 __all__ = [
-    "CITY_CODE",
-    "CITY_NAME",
     "INDICATOR",
     "INDICATORS",
     "LEVELS",

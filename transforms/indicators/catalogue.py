@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from config.schema import ATTRIBUTE, HEALTH, LABOUR
-from config.settings import Policy
+from config.settings import Divisions, Policy
+from transforms.county import County
 
 S, F = pl.Utf8(), pl.Float64()
 
@@ -24,9 +25,10 @@ INDICATOR: dict[str, pl.DataType] = {
     "denominator": F,
     "unit": S,
 }
+# "city" is the whole county the run works for (南雄市 is a 县级市, hence the name): its
+# entity code and name are the divisions' county_code and county_name (`longform`), so two
+# counties' indicators never share an entity.
 LEVELS = ("city", "township", "village", "support_unit")
-CITY_CODE = "440282"
-CITY_NAME = "南雄市"
 
 # Traffic light of the exit target (its shares: policy.toml [assessment], documented in the
 # reports' footnotes).  The toilet line and the recall thresholds are there too.
@@ -82,7 +84,7 @@ def _defs() -> dict[str, IndicatorDef]:
         "target_persons_out_dibao": IndicatorDef(
             "其中兜底脱贫目标人数",
             "人",
-            "政策参数设定了该年兜底脱贫目标（如2016年全市5,000人）时，全市目标 ÷ 全市建档立卡人数 × 本单位建档立卡人数（四舍五入）；年底考核，上半年不列。",
+            "政策参数设定了该年兜底脱贫目标（如2016年{whole}5,000人）时，{whole}目标 ÷ {whole}建档立卡人数 × 本单位建档立卡人数（四舍五入）；年底考核，上半年不列。",
         ),
         "target_dibao_progress": IndicatorDef(
             "兜底目标完成率", "%", "其中兜底脱贫人数 ÷ 其中兜底脱贫目标人数。"
@@ -90,7 +92,7 @@ def _defs() -> dict[str, IndicatorDef]:
         "target_persons_out": IndicatorDef(
             "累计脱贫目标人数",
             "人",
-            "全市年度累计目标占建档立卡总人数的比例 × 本单位建档立卡人数（四舍五入）；上半年为上年底目标加本年增量的一半；政策参数文件设定了镇（街道）目标时以其为准。",
+            "{whole}年度累计目标占建档立卡总人数的比例 × 本单位建档立卡人数（四舍五入）；上半年为上年底目标加本年增量的一半；政策参数文件设定了镇（街道）目标时以其为准。",
         ),
         "target_progress": IndicatorDef("目标完成率", "%", "累计脱贫人数 ÷ 累计脱贫目标人数。"),
         "target_rating": IndicatorDef(
@@ -205,13 +207,17 @@ def _defs() -> dict[str, IndicatorDef]:
 INDICATORS: dict[str, IndicatorDef] = _defs()
 
 
-def definition(code: str, policy: Policy) -> str:
+def definition(code: str, policy: Policy, divisions: Divisions | None = None) -> str:
     """The definition of indicator `code` with the policy's numbers in it (the catalogue
-    writes {ok}, {warn}, {toilet} and {townships} where a policy number goes)."""
+    writes {ok}, {warn}, {toilet} and {townships} where a policy number goes, and {whole}
+    for the whole county: 全市, or 全县 / 全区 for the `divisions`' county).  With
+    `divisions`, {townships} is its number of townships."""
     a = policy.assessment
+    county = County.of(divisions) if divisions else None
     return INDICATORS[code].definition.format(
         ok=f"{a.rating_ok_share:.0%}",
         warn=f"{a.rating_warn_share:.0%}",
         toilet=f"{a.toilet_rate_line:g}%",
-        townships=policy.townships,
+        townships=len(divisions.townships) if divisions else policy.townships,
+        whole=county.whole if county else "全市",
     )

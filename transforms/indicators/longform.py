@@ -7,14 +7,17 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from transforms.indicators.catalogue import CITY_CODE, CITY_NAME, INDICATOR, INDICATORS, F, S
+from transforms.indicators.catalogue import INDICATOR, INDICATORS, F, S
 from transforms.indicators.inputs import IndicatorInputs
 
 
 def entity_columns(x: IndicatorInputs, frame: pl.DataFrame, level: str) -> pl.DataFrame:
     """Add entity_code / entity_name for a frame grouped at `level`."""
-    if level == "city":
-        return frame.with_columns(entity_code=pl.lit(CITY_CODE), entity_name=pl.lit(CITY_NAME))
+    if level == "city":  # the whole county
+        d = x.divisions
+        return frame.with_columns(
+            entity_code=pl.lit(d.county_code, S), entity_name=pl.lit(d.county_name, S)
+        )
     if level == "township":
         names = {c: x.divisions.short_name(c) for c in x.divisions.townships}
         return frame.with_columns(
