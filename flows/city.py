@@ -48,7 +48,7 @@ from config.settings import (
     using_settings,
     working_for,
 )
-from flows.inbox import CITY_TOP, IN_COUNTY, is_county_folder
+from flows.inbox import CITY_TOP, IN_COUNTY, FileOutcome, is_county_folder
 from flows.ingest import ingest_inbox
 from flows.nightly import FILE_STATUS, _logger, assess, record_findings
 from flows.nightly import render_reports as render_task
@@ -97,48 +97,155 @@ def _write(frame: pl.DataFrame, path: Path) -> str:
     return str(path)
 
 
-@task(name="intake", cache_policy=NO_CACHE, task_run_name="intake-{unit}")
-def intake(unit: str, inbox: str, as_of: str, work: str) -> dict[str, Any]:
-    """What is new for `unit` (a county, or CITY_CODE for the extracts at the top) into its
-    warehouse, validated; its data in force written to `work/<unit>/`."""
+@task(name="intake", cache_policy=NO_CACHE, task_run_name="intake-{county}")
+def intake(county: str, inbox: str, as_of: str, work: str) -> dict[str, Any]:
+    """What is new in the county's folder into its warehouse, validated; its register in
+    force (roster, villages, 低保 roll) written to `work/<county>/`."""
     from flows.validation import issues_of_the_run
 
     day = date.fromisoformat(as_of)
-    county = unit != CITY_CODE
-    folder = Path(inbox) / unit if county else Path(inbox)
-    out = Path(work) / unit
-    with _unit(unit) as (res, engine), db.run_lock(engine, exclusive=True):
+    folder = Path(inbox) / county
+    with _unit(county) as (res, engine), db.run_lock(engine, exclusive=True):
         db.upgrade(engine)
         run_id = db.start_run(engine, "nightly", day, {"inbox": str(folder), "as_of": as_of})
         started = time.perf_counter()
-        outcomes = ingest_inbox(
-            engine, res.settings, folder, run_id, IN_COUNTY if county else CITY_TOP
-        )
+        outcomes = ingest_inbox(engine, res.settings, folder, run_id, IN_COUNTY)
         issues = issues_of_the_run(engine, run_id, day)
-        kinds = REGISTER if county else EXTRACTS
         paths = {}
-        for kind in kinds:
-            columns = ENROLMENT_READ if kind == "enrolment" else None
-            frame = db.current(engine, kind, columns=columns)
+        for kind in REGISTER:
+            frame = db.current(engine, kind)
             if kind == "dibao":
-                frame = frame.with_columns(county_code=pl.lit(unit))
-            paths[kind] = _write(frame, out / f"{kind}.parquet")
-        files = db.read_frame(engine, "source_file").select("id", "rel_path")
-        paths["files"] = _write(files, out / "files.parquet")
-    seen = {s: sum(o.status == s for o in outcomes) for s in FILE_STATUS}
-    _logger().info(
-        "%s 接收文件：%s",
-        unit,
-        "，".join(f"{FILE_STATUS[s]} {n} 个" for s, n in seen.items() if n) or "无新文件",
-    )
+                frame = frame.with_columns(county_code=pl.lit(county))
+            paths[kind] = _write(frame, Path(work) / county / f"{kind}.parquet")
+        paths["files"] = _write_files(engine, Path(work) / county)
     return {
-        "unit": unit,
+        "unit": county,
+        "run_id": run_id,
+        "paths": paths,
+        "files": _said(county, outcomes),
+        "issues": issues,
+        "needs_attention": any(o.needs_attention for o in outcomes),
+        "seconds": round(time.perf_counter() - started, 2),
+        **_process(),
+    }
+
+
+def _write_files(engine: Engine, out: Path) -> str:
+    return _write(
+        db.read_frame(engine, "source_file").select("id", "rel_path"), out / "files.parquet"
+    )
+
+
+def _said(unit: str, outcomes: list[FileOutcome]) -> dict[str, int]:
+    seen = {s: sum(o.status == s for o in outcomes) for s in FILE_STATUS}
+    said = "，".join(f"{FILE_STATUS[s]} {n} 个" for s, n in seen.items() if n)
+    _logger().info("%s 接收文件：%s", unit, said or "无新文件")
+    return seen
+
+
+@task(name="open-extracts", cache_policy=NO_CACHE)
+def open_extracts(inbox: str, as_of: str) -> dict[str, Any]:
+    """The city's run over its extracts (in the city's warehouse, brought to this version),
+    and every new extract file registered in the inbox's order, so that file ids do not
+    depend on which load finishes first.  Returns the run, the files to load and the
+    outcomes of those that need no load (duplicates, files quarantined unread)."""
+    from config.settings import load_policy
+    from flows.inbox import survey
+    from flows.registration import register_entry
+
+    with _unit(CITY_CODE) as (res, engine), db.run_lock(engine, exclusive=True):
+        db.upgrade(engine)
+        run_id = db.start_run(
+            engine, "nightly", date.fromisoformat(as_of), {"inbox": inbox, "as_of": as_of}
+        )
+        limits = load_policy(res.settings.policy_file).inbox
+        to_load, settled = [], []
+        seen: set[str] = set()
+        for entry in survey(Path(inbox), limits, CITY_TOP):
+            if entry.refused or entry.ignored:
+                continue  # the first load reports them, as a single county's ingest does
+            got = register_entry(engine, res.settings, entry, Path(inbox), run_id, seen, limits)
+            if isinstance(got, FileOutcome):
+                settled.append(got.__dict__)
+            else:
+                to_load.append(entry.rel_path)
+    return {"run_id": run_id, "to_load": to_load, "settled": settled}
+
+
+def extract_shares(opened: dict[str, Any], inbox: Path) -> list[frozenset[str]]:
+    """What each load takes: one registered extract file each (a city's enrolment comes a
+    year per file, like its settlements), so they load side by side; the first also reports
+    the entries of the top that are not read.  Each share is given as what it leaves alone."""
+    from flows.inbox import survey
+
+    every = {e.rel_path for e in survey(inbox, None, CITY_TOP)}
+    settled = {o["rel_path"] for o in opened["settled"]}
+    files = opened["to_load"]
+    unread = every - settled - set(files)
+    shares = [{path} for path in files] or [set()]
+    shares[0] |= unread
+    return [frozenset(every - share) for share in shares]
+
+
+@task(name="load-extract", cache_policy=NO_CACHE, task_run_name="load-extract-{share}")
+def load_extract(inbox: str, run_id: int, elsewhere: frozenset[str], share: int) -> dict[str, Any]:
+    """One share of the city extracts' files archived, parsed, stored and validated, beside
+    the other shares (the run lock is held shared; file numbering is serialised by the
+    warehouse, `warehouse.files.put_in_force`)."""
+    started = time.perf_counter()
+    layout = replace(CITY_TOP, elsewhere=elsewhere)
+    with _unit(CITY_CODE) as (res, engine), db.run_lock(engine, exclusive=False):
+        outcomes = ingest_inbox(engine, res.settings, Path(inbox), run_id, layout)
+    return {
+        "outcomes": [o.__dict__ for o in outcomes],
+        "seconds": round(time.perf_counter() - started, 2),
+        **_process(),
+    }
+
+
+@task(name="close-extracts", cache_policy=NO_CACHE)
+def close_extracts(
+    run_id: int,
+    as_of: str,
+    settled: list[dict[str, Any]],
+    loads: list[dict[str, Any]],
+    work: str,
+) -> dict[str, Any]:
+    """The extracts' data-quality issues into their life cycle, and their rows in force as
+    Parquet: the enrolment a 参保年度 at a time, so no process holds the whole extract."""
+    from flows.validation import issues_of_the_run
+
+    day = date.fromisoformat(as_of)
+    out = Path(work) / CITY_CODE
+    outcomes = [FileOutcome(**o) for o in settled]
+    outcomes += [FileOutcome(**o) for load in loads for o in load["outcomes"]]
+    with _unit(CITY_CODE) as (_, engine), db.run_lock(engine, exclusive=True):
+        issues = issues_of_the_run(engine, run_id, day)
+        years = db.enrolment_years(engine)
+        parts = [
+            _write(
+                db.current(engine, "enrolment", year=year, columns=ENROLMENT_READ),
+                out / "enrolment" / f"{year}.parquet",
+            )
+            for year in years
+        ]
+        paths: dict[str, Any] = {
+            "enrolment": parts,
+            "settlement": _write(db.current(engine, "settlement"), out / "settlement.parquet"),
+            "files": _write_files(engine, out),
+        }
+        seen = _said("全市医保数据", outcomes)
+        needs = any(o.needs_attention for o in outcomes)
+        stats = {"files": seen, "issues": issues}
+        db.finish_run(engine, run_id, "needs_attention" if needs else "succeeded", stats)
+    return {
+        "unit": CITY_CODE,
         "run_id": run_id,
         "paths": paths,
         "files": seen,
         "issues": issues,
-        "needs_attention": any(o.needs_attention for o in outcomes),
-        "seconds": round(time.perf_counter() - started, 2),
+        "needs_attention": needs,
+        "seconds": round(sum(load["seconds"] for load in loads), 2),
         **_process(),
     }
 
@@ -315,9 +422,17 @@ def city_nightly(
         raise ValueError(f"收件目录中的县级代码不在区划表中：{'、'.join(unknown)}")
     settings = load_settings()
     work = unit_settings(settings, CITY_CODE).home / "work" / day.isoformat()
-    units = [CITY_CODE, *codes]
-    taken = {u: intake.submit(u, str(inbox_path), day.isoformat(), str(work)) for u in units}
-    intakes = {u: f.result() for u, f in taken.items()}
+    opened = open_extracts.submit(str(inbox_path), day.isoformat()).result()
+    run_id = opened["run_id"]
+    loading = [
+        load_extract.submit(str(inbox_path), run_id, elsewhere, n)
+        for n, elsewhere in enumerate(extract_shares(opened, inbox_path))
+    ]
+    taken = {c: intake.submit(c, str(inbox_path), day.isoformat(), str(work)) for c in codes}
+    loads = [f.result() for f in loading]
+    closed = close_extracts.submit(run_id, day.isoformat(), opened["settled"], loads, str(work))
+    intakes = {c: f.result() for c, f in taken.items()}
+    intakes[CITY_CODE] = closed.result()
     resolving = {c: resolve.submit(c, intakes) for c in codes}
     resolved = {c: f.result() for c, f in resolving.items()}
     judging = {
@@ -325,7 +440,7 @@ def city_nightly(
     }
     judged = {c: f.result() for c, f in judging.items()}
     peaks: dict[int, int] = {}
-    for step in [*intakes.values(), *resolved.values(), *judged.values()]:
+    for step in [*loads, *intakes.values(), *resolved.values(), *judged.values()]:
         peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
     summary = {
         "as_of": day.isoformat(),

@@ -117,6 +117,9 @@ class Layout:
     sources: tuple[str, ...] = SOURCE_FOLDERS
     misplaced: str | None = None  # why a source folder of the other part is not read here
     county_folders_are_surveyed: bool = False
+    # Entries (inbox-relative paths) another task of the same run takes: the city's extract
+    # files are loaded side by side, a file per task (flows.city).
+    elsewhere: frozenset[str] = frozenset()
 
 
 SINGLE = Layout()
@@ -172,7 +175,7 @@ def survey(inbox: Path, limits: InboxLimits | None = None, layout: Layout = SING
             outside.append(Entry("", Path(item.path), rel, ignored=why))
         else:
             outside.append(Entry("", Path(item.path), rel, ignored=TOP_LEVEL_FILE))
-    return entries + outside
+    return [e for e in entries + outside if e.rel_path not in layout.elsewhere]
 
 
 def _walk_ignored(base: Path, inbox: Path, why: str) -> Iterable[Entry]:

@@ -7,7 +7,7 @@ injected and everything is written in the multi-county layout of sources.md:
 
 ```
 DIR/inbox/<code>/townships/*.xlsx     DIR/inbox/<code>/dibao/<县名>城乡低保特困供养人员名册_YYYYMM.csv
-DIR/inbox/insurance/韶关市城乡居民医保参保名册_2016-Y.csv    (every county's residents)
+DIR/inbox/insurance/韶关市城乡居民医保参保名册_<year>.csv  (every county's residents, a 参保年度 per file)
 DIR/inbox/claims/医疗费用结算明细_YYYY.csv, …_Y年1-M月.xlsx  (every county's settlements)
 DIR/truth/findings.csv, issues.csv, injections.csv, roster_expected.csv  (county_code first)
 DIR/truth/manifest.json
@@ -46,10 +46,10 @@ from .extracts import (
     Extracts,
     _apply_enrolment_edits,
     _write_claims,
-    _write_enrolment,
     dibao_frame,
     dibao_text,
     settlement_frames,
+    write_enrolment_by_year,
 )
 from .inject import inject_all
 from .params import GENERATOR_VERSION, SINGLE_NIGHT, GenParams
@@ -165,15 +165,15 @@ def _write_inbox(twins: dict[str, CountyTwin], inbox: Path) -> _Written:
         )
         years = first.years
         (inbox / "insurance").mkdir()
-        enrol_name = f"insurance/{CITY_NAME}城乡居民医保参保名册_{years[0]}-{years[-1]}.csv"
-        out.enrolment, out.rows["insurance"] = _write_enrolment(
-            people, enrol, inbox / enrol_name, years, keep
+        enrol_names = {y: f"insurance/{CITY_NAME}城乡居民医保参保名册_{y}.csv" for y in years}
+        out.enrolment, out.rows["insurance"] = write_enrolment_by_year(
+            people, enrol, {y: inbox / name for y, name in enrol_names.items()}, keep
         )
         del enrol
         claim_files, claim_row = _write_city_claims(twins, people, inbox, out)
         for future in futures:
             future.result()
-    out.files = {"insurance": enrol_name, "claims": ";".join(claim_files)}
+    out.files = {"insurance": ";".join(enrol_names.values()), "claims": ";".join(claim_files)}
     lines = out.enrolment.filter(pl.col("pid").is_in(list(edited))).select("pid", "year", "line")
     for code, t in twins.items():
         base = int(code) * PID_STRIDE
@@ -190,6 +190,7 @@ def _write_inbox(twins: dict[str, CountyTwin], inbox: Path) -> _Written:
             rows={"dibao": len(t.world.dibao)},
             dibao_row_no=dibao_line,
             enrol_row_no=enrol_row_no,
+            enrol_files=enrol_names,
             claim_row=claim_row,
         )
     return out
@@ -223,7 +224,8 @@ def _city_people(twins: dict[str, CountyTwin]) -> tuple[pl.DataFrame, pl.DataFra
     for code, t in twins.items():
         base = int(code) * PID_STRIDE
         people, enrol = _apply_enrolment_edits(t.world, t.injector.enrol)
-        t.world.people, t.world.enrolment = people, enrol
+        # the city-wide frames replace the county's: at scale 1 each enrolment is ~1.3M rows
+        t.world.people, t.world.enrolment = people, enrol.clear()
         if t.enrol_place:
             place = pl.DataFrame(
                 {

@@ -217,7 +217,7 @@ def resolve_issues(refs: list[IssueRef], extracts: Extracts) -> pl.DataFrame:
                         {
                             "kind": ref.kind,
                             "township_code": ref.township_code,
-                            "file": extracts.files["insurance"],
+                            "file": extracts.enrol_files.get(y, extracts.files["insurance"]),
                             "sheet": "",
                             "row_no": line,
                             "column": ref.column,

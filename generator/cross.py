@@ -11,9 +11,10 @@ Each county A is paired with the next county B of the city (by code, cyclically)
 The persons of A come from households no injection touched (`ordinary`: 一般贫困户,
 labour-capable, no 低保 at all), so that nothing else follows from them; where a small county
 has none left, from any household, a person no injection touched (what follows from a person
-of these cases is about that person only).  A guest listed in B is never labour-capable, in
-school dropout or covered by 低保, so that the host household's R03, R04, R10 and R12 stay
-as they were whichever household hosts it (an untouched one when there is one).
+of these cases is about that person only).  A guest listed in B is never in school dropout or
+covered by 低保, and labour-capable only when no other person is left and then only in a
+labour-capable household, so that the host household's R03, R04, R10 and R12 stay as they
+were whichever household hosts it (an untouched one when there is one).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class _Pair:
         as_of = self.a.params.as_of
         busy = _busy(inj)
 
-        def ok(r: RosterRow, h: HouseholdRecord) -> bool:
+        def ok(r: RosterRow, h: HouseholdRecord, resting: bool = True) -> bool:
             return (
                 inj.plain_row(r)
                 and r.person.pid not in inj.touched_pids
@@ -135,7 +136,7 @@ class _Pair:
                 and (
                     not guest
                     or (
-                        r.labour not in LABOUR_CAPABLE
+                        (r.labour not in LABOUR_CAPABLE or not resting)
                         and r.school != "义务教育阶段辍学"
                         and not any(d.pid == r.person.pid for d in inj.dibao_of(h))
                     )
@@ -146,22 +147,27 @@ class _Pair:
         picked = inj.rows(lambda r, h: ok(r, h) and inj.ordinary(h) and rec_ok(h), 1)
         if picked:
             return picked[0]
-        for rec in _shuffled(inj, self.rng_a):
-            rows = [r for r in rec.rows if ok(r, rec)]
-            if rows:
-                row = rows[int(self.rng_a.integers(len(rows)))]
-                inj.touched_pids.add(row.person.pid)
-                return row, rec
+        for resting in (True, False) if guest else (True,):
+            for rec in _shuffled(inj, self.rng_a):
+                rows = [r for r in rec.rows if ok(r, rec, resting)]
+                if rows:
+                    row = rows[int(self.rng_a.integers(len(rows)))]
+                    inj.touched_pids.add(row.person.pid)
+                    return row, rec
         return None
 
-    def host_of_b(self) -> HouseholdRecord | None:
-        """An active household of B whose 家庭人口 is a number: an untouched one if any is left."""
+    def host_of_b(self, working_guest: bool = False) -> HouseholdRecord | None:
+        """An active household of B whose 家庭人口 is a number (labour-capable for a guest who
+        is): an untouched one if any is left."""
         inj = self.b.injector
         inj.rng = self.rng_b
 
         def ok(h: HouseholdRecord) -> bool:
             return (
-                rec_ok(h) and isinstance(h.family_size, int) and not isinstance(h.family_size, bool)
+                rec_ok(h)
+                and isinstance(h.family_size, int)
+                and not isinstance(h.family_size, bool)
+                and (not working_guest or _capable(h))
             )
 
         picked = inj.households(lambda h: ok(h) and inj._untouched(h), 1)
@@ -197,7 +203,7 @@ class _Pair:
     # ------------------------------------------------------------ the cases
 
     def duplicate(self, picked: tuple[RosterRow, HouseholdRecord]) -> None:
-        host = self.host_of_b()
+        host = self.host_of_b(working_guest=picked[0].labour in LABOUR_CAPABLE)
         if host is None:
             return
         row, rec = picked
@@ -301,3 +307,8 @@ def _busy(inj: Injector) -> _Busy:
         k for i in inj.log for _, k in (*i.expect, *i.absent)
     }
     return _Busy(pids, identities)
+
+
+def _capable(h: HouseholdRecord) -> bool:
+    """Labour-capable as the roster says (what the rules read), not as the household truly is."""
+    return any(r.loaded and r.active and r.labour in LABOUR_CAPABLE for r in h.rows)

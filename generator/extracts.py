@@ -107,6 +107,7 @@ class Extracts:
     claim_row: dict[
         str, tuple[str, str, int]
     ]  # settlement_id -> (file, sheet, row) for edited rows only
+    enrol_files: dict[int, str] = field(default_factory=dict)  # 参保年度 -> file, one a year
 
 
 # ---------------------------------------------------------------- 低保
@@ -326,6 +327,19 @@ def enrolment_frames(
         pl.col("village").alias(ENROL_HEADERS["village"]),
     )
     return logical, text
+
+
+def write_enrolment_by_year(
+    people: pl.DataFrame, enrol: pl.DataFrame, paths: dict[int, Path], keep: pl.Expr
+) -> tuple[pl.DataFrame, int]:
+    """One UTF-8-with-BOM CSV per 参保年度 (a city's extract, as its bureau exports it: a
+    year per file), each numbered from its own header."""
+    parts, rows = [], 0
+    for year, path in paths.items():
+        logical, n = _write_enrolment(people, enrol, path, [year], keep)
+        parts.append(logical)
+        rows += n
+    return pl.concat(parts), rows
 
 
 def _write_enrolment(

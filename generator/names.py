@@ -256,6 +256,12 @@ HOSPITALS = (
 )
 
 
+def hospitals(county_name: str = "南雄市") -> tuple[str, ...]:
+    """Where a county's residents settle bills: its own hospitals (Nanxiong's names, with the
+    county's name), the city's and Guangzhou's."""
+    return tuple(h.replace("南雄市", county_name) for h in HOSPITALS)
+
+
 def surname_weights() -> tuple[list[str], np.ndarray]:
     names = [s for s, _ in SURNAMES]
     weights = np.array([w for _, w in SURNAMES], dtype=float)

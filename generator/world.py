@@ -404,7 +404,8 @@ def _settlements(people: pl.DataFrame, enrolment: pl.DataFrame, params: GenParam
     assistance = np.where(
         poor, np.maximum(assistance, np.ceil(np.round(remaining * 70, 6)) / 100), assistance
     )
-    hospitals = np.array(names.HOSPITALS, dtype=object)[rng.integers(0, len(names.HOSPITALS), n)]
+    pool = names.hospitals(params.county_name)
+    hospitals = np.array(pool, dtype=object)[rng.integers(0, len(pool), n)]
     frame = pl.DataFrame(
         {
             "pid": base["pid"],

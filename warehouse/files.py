@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import Table, and_, func, insert, select, text, update
 
 from warehouse import models
 from warehouse._values import check_columns, json_text, new_id, now
@@ -106,11 +106,18 @@ def same_data_file(
     return None if row is None else dict(row)
 
 
+# Taken for the transaction that numbers a file's `seq`: two processes storing files of one
+# warehouse at once would otherwise both take max(seq) + 1 (the column is unique).
+SEQ_LOCK_KEY = 0x667570696E5351  # "fupinSQ"
+
+
 def put_in_force(bind: Bind, file_id: int) -> list[int]:
     """Make `file_id` the newest submission of its source (status accepted, the next `seq`)
     and mark the accepted files it replaces superseded; returns their ids."""
     files = models.table("source_file")
     with transaction(bind) as conn:
+        if conn.dialect.name == "postgresql":  # files stored side by side (a city's extracts)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQ_LOCK_KEY})
         new = conn.execute(select(files).where(files.c.id == file_id)).mappings().one()
         seq = conn.execute(select(func.coalesce(func.max(files.c.seq), 0))).scalar_one() + 1
         conn.execute(update(files).where(files.c.id == file_id).values(status="accepted", seq=seq))

@@ -94,6 +94,20 @@ def current(
     return _current_from_sql(bind, kind, year, columns)
 
 
+def enrolment_years(bind: Bind) -> list[int]:
+    """The 参保年度 that have rows in force (each read with `current(..., year=)`)."""
+    rows, files = models.table(models.CANONICAL_TABLES["enrolment"]), models.table("source_file")
+    stmt = (
+        select(rows.c.year)
+        .distinct()
+        .join(files, files.c.id == rows.c.file_id)
+        .where(files.c.status == "accepted", rows.c.year.is_not(None))
+        .order_by(rows.c.year)
+    )
+    with connection(bind) as conn:
+        return [int(y) for y in conn.execute(stmt).scalars()]
+
+
 def _current_from_sql(
     bind: Bind, kind: str, year: int | None, columns: Sequence[str] | None
 ) -> pl.DataFrame:

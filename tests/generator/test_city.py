@@ -81,8 +81,8 @@ def test_layout_has_a_folder_per_county_and_city_wide_extracts(city: tuple[Path,
         assert {b.suffix for b in books} <= {".xlsx", ".xls"}
         (roll,) = (inbox / code / "dibao").iterdir()
         assert roll.name == f"{name}城乡低保特困供养人员名册_201806.csv"
-    (enrolment,) = (inbox / "insurance").iterdir()
-    assert enrolment.name == "韶关市城乡居民医保参保名册_2016-2018.csv"
+    enrolment = sorted(p.name for p in (inbox / "insurance").iterdir())
+    assert enrolment == [f"韶关市城乡居民医保参保名册_{y}.csv" for y in (2016, 2017, 2018)]
     claims = sorted(p.name for p in (inbox / "claims").iterdir())
     assert claims == [
         "医疗费用结算明细_2016.csv",
@@ -142,9 +142,7 @@ def test_ids_never_collide_across_counties_except_the_intended(city: tuple[Path,
     shared = ids[LC] & ids[NX]
     r16 = {r["key"] for r in _truth(out, "findings.csv") if r["rule"] == "R16"}
     assert shared == r16 and r16
-    enrolment = pl.read_csv(
-        next((out / "inbox" / "insurance").iterdir()), infer_schema_length=0, encoding="utf8"
-    )
+    enrolment = _enrolment(out)
     valid = enrolment.filter(
         pl.col("公民身份号码").map_elements(
             lambda s: parse_id(s).status == "valid", return_dtype=pl.Boolean
@@ -207,7 +205,7 @@ def _check_cross(out: Path, counties: list[str]) -> None:
     assert {r["person_id"] for r in _cross(out, "R16", host=True)} == {r["key"] for r in r16}
 
     # insured elsewhere: enrolment rows name a township of the other county; no R01
-    enrolment = pl.read_csv(next((out / "inbox" / "insurance").iterdir()), infer_schema_length=0)
+    enrolment = _enrolment(out)
     insured = _cross(out, "insured_elsewhere")
     for inj in insured:
         code, pid = inj["county_code"], inj["person_id"]
@@ -382,3 +380,9 @@ def test_cli_generates_a_city_and_refuses_unknown_counties(
     assert cmd_generate(months) == USAGE
     counts = Counter(r["county_code"] for r in _truth(tmp_path, "roster_expected.csv"))
     assert set(counts) == {NX, WJ}
+
+
+def _enrolment(out: Path) -> pl.DataFrame:
+    """The city's enrolment extract, a 参保年度 per file, as one frame."""
+    files = sorted((out / "inbox" / "insurance").iterdir())
+    return pl.concat([pl.read_csv(f, infer_schema_length=0, encoding="utf8") for f in files])
