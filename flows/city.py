@@ -48,6 +48,7 @@ from config.settings import (
     using_settings,
     working_for,
 )
+from flows.city_report import city_summary
 from flows.inbox import CITY_TOP, IN_COUNTY, FileOutcome, is_county_folder
 from flows.ingest import ingest_inbox
 from flows.nightly import FILE_STATUS, _logger, assess, record_findings
@@ -461,6 +462,7 @@ def city_nightly(
         c: judge.submit(c, intakes, resolved, day.isoformat(), formats or ["html"]) for c in codes
     }
     judged = {c: f.result() for c, f in judging.items()}
+    reports = city_summary.submit(codes, day.isoformat(), formats or ["html"]).result()
     peaks: dict[int, int] = {}
     steps = [*loads, checked, *parts, *intakes.values(), *resolved.values(), *judged.values()]
     for step in steps:
@@ -470,6 +472,7 @@ def city_nightly(
         "worker_peak_mb": sorted(peaks.values(), reverse=True),
         "counties": judged,
         "extracts": intakes[CITY_CODE],
+        "reports": reports,
         "needs_attention": any(j["needs_attention"] for j in judged.values())
         or intakes[CITY_CODE]["needs_attention"],
         "seconds": round(time.perf_counter() - started, 2),

@@ -1,4 +1,5 @@
-"""Rendering the assessment (考核报告) and accountability (问责通报) reports.
+"""Rendering the assessment (考核报告) and accountability (问责通报) reports, and the city's
+summary of its counties (数据核查汇总, `CITY_SUMMARY`, from `reports.context.city`).
 
 `render(kind, data, formats, out_dir)` takes the plain data of `reports.context` and writes
 `<kind>_<period>_<scope>.html|pdf|xlsx`.  Every string of the data is scrubbed of ID numbers,
@@ -18,6 +19,8 @@ from transforms.privacy import scrub_data
 ReportKind = Literal["assessment", "accountability"]
 ReportFormat = Literal["html", "pdf", "xlsx"]
 KINDS: tuple[ReportKind, ...] = get_args(ReportKind)
+# The city's summary is rendered by the city nightly, never asked for by a county's `report`.
+CITY_SUMMARY = "city_summary"
 FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
 
 
@@ -29,8 +32,8 @@ def render(
     pdf_engine: str = "auto",
 ) -> list[Path]:
     """Write the report in each of `formats` to `out_dir`; returns the paths written."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown report {kind!r}: one of {KINDS}")
+    if kind not in (*KINDS, CITY_SUMMARY):
+        raise ValueError(f"unknown report {kind!r}: one of {(*KINDS, CITY_SUMMARY)}")
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown format(s) {unknown}: any of {FORMATS}")
@@ -64,4 +67,4 @@ def render(
     return written
 
 
-__all__ = ["FORMATS", "KINDS", "ReportFormat", "ReportKind", "render"]
+__all__ = ["CITY_SUMMARY", "FORMATS", "KINDS", "ReportFormat", "ReportKind", "render"]
