@@ -22,6 +22,7 @@ DIVISIONS_CSV = CONFIG_DIR / "nanxiong_divisions.csv"
 # rows of 南雄市 in it are exactly DIVISIONS_CSV's.
 CITY_DIVISIONS_CSV = CONFIG_DIR / "shaoguan_divisions.csv"
 HOME_COUNTY = "440282"  # 南雄市: the county of a single-county inbox
+HOME_COUNTY_NAME = "南雄市"
 POLICY_TOML = CONFIG_DIR / "policy.toml"
 
 
@@ -381,7 +382,7 @@ class Divisions:
     townships: dict[str, str]  # code -> name
     villages: tuple[Village, ...]
     county_code: str = HOME_COUNTY
-    county_name: str = "南雄市"
+    county_name: str = HOME_COUNTY_NAME
 
     def short_name(self, code: str) -> str:
         """雄州街道办事处 → 雄州街道; towns keep their names (乌迳镇)."""
@@ -449,7 +450,7 @@ def load_divisions(county: str | None = None) -> Divisions:
 def _load_divisions(code: str) -> Divisions:
     if code == HOME_COUNTY:
         with DIVISIONS_CSV.open(encoding="utf-8") as fh:
-            return _divisions(list(csv.DictReader(fh)), code, "南雄市")
+            return _divisions(list(csv.DictReader(fh)), code, HOME_COUNTY_NAME)
     rows = [r for r in _city_rows() if r["county_code"] == code]
     if not rows:
         known = "、".join(sorted(city_counties()))

@@ -33,6 +33,7 @@ from config.settings import Divisions, load_divisions, load_resources, load_sett
 from flows import channel_secrets
 from reports.fix_list import write_fix_list
 from transforms import alerts as A
+from transforms.county import County
 from transforms.privacy import scrub_error
 from warehouse import db
 
@@ -260,6 +261,11 @@ class _Run:
     alerts_run: int | None = None
     notices: list[A.FileNotice] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def county(self) -> County:
+        return County.of(self.divisions)
+
     failed_by_township: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -358,8 +364,8 @@ class _Run:
         if (to_send or not urls) and now.counts.open:
             attachment = write_fix_list(
                 self.out_dir / f"数据质量整改清单_{name}_{self.as_of.isoformat()}.xlsx",
-                A.fix_list(self.items, code, self.as_of, self.overdue_days),
-                _about(name, self.as_of, self.label, now, sources),
+                A.fix_list(self.items, code, self.as_of, self.overdue_days, county=self.county),
+                _about(name, self.as_of, self.label, now, sources, self.county),
             )
             summary["fix_list"] = str(attachment)
         for url, alert in to_send:
@@ -371,6 +377,7 @@ class _Run:
                 sources,
                 attached,
                 notices,
+                county=self.county,
             )
             entry = self.send(code, name, url, alert, message, attachment if attached else None)
             summary["deliveries"].append({k: entry[k] for k in DELIVERY_KEYS})
@@ -383,7 +390,7 @@ class _Run:
         for url in self.channels.office:
             baseline = self.known.get((None, channel_label(url)))
             alert = A.compute_alert(
-                self.items, None, "市扶贫办", self.as_of, self.overdue_days, baseline
+                self.items, None, self.county.office_short, self.as_of, self.overdue_days, baseline
             )
             summary["counts"] = alert.counts.as_dict()
             if not (
@@ -399,8 +406,9 @@ class _Run:
                 self.failed_by_township,
                 self.result["unconfigured"],
                 self.notices,
+                county=self.county,
             )
-            entry = self.send(None, "市扶贫办", url, alert, message, None)
+            entry = self.send(None, self.county.office_short, url, alert, message, None)
             summary["deliveries"].append({k: entry[k] for k in DELIVERY_KEYS})
 
 
@@ -510,7 +518,7 @@ def run_alerts(
 
 
 def _about(
-    name: str, as_of: date, run_label: str, alert: A.Alert, sources: str
+    name: str, as_of: date, run_label: str, alert: A.Alert, sources: str, county: County
 ) -> list[tuple[str, str]]:
     c = alert.counts
     return [
@@ -528,7 +536,8 @@ def _about(
             "说明",
             "本清单仅含本单位的问题，按严重程度（高、中、低）和发现时间排序。“文件／工作表／行号”"
             "指问题所在的位置：“数据来源”为本单位报送的，请在本单位表格中更正；为民政局或医保局"
-            "数据的，本单位无法直接更正，请核实本人情况后报市扶贫办，由市扶贫办与该部门核对。"
+            f"数据的，本单位无法直接更正，请核实本人情况后报{county.office_short}，"
+            f"由{county.office_short}与该部门核对。"
             "整改后，下次夜间核查将自动核销。"
             "本清单含个人信息，仅限本单位扶贫工作使用，不得外传。",
         ),

@@ -37,7 +37,7 @@ from prefect import flow, get_run_logger
 from sqlalchemy import Engine
 
 from config.private import private_dir, private_tree
-from config.settings import Settings, load_policy, load_settings
+from config.settings import Settings, load_divisions, load_policy, load_settings
 from flows.notify import OfficeError, notify_office_of_failure
 from flows.report import build_report
 from reports import KINDS
@@ -279,6 +279,7 @@ def _create(
                 f"在用的数据，按{year}年12月31日评价；其后被替换的花名册不再保存于数据仓库。"
             )
         manifest = S.build_manifest(
+            county=load_divisions().county_name,
             year=year,
             created=created_at.astimezone(SHANGHAI),
             code_version=version,

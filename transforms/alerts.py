@@ -29,7 +29,7 @@ from config.rules import (
     SEVERITIES,
 )
 from config.schema import ISSUE_KINDS
-from config.settings import load_divisions
+from config.settings import HOME_COUNTY, HOME_COUNTY_NAME
 from transforms.county import County
 from transforms.privacy import mask_id_expr, scrub
 
@@ -125,8 +125,9 @@ ORIGIN_ZH: dict[str, str] = origin_zh()  # a 市's wording, as the home county's
 
 
 def _county(county: County | None) -> County:
-    """The county a message is about: `county`, or the one the process works for."""
-    return county or County.of(load_divisions())
+    """The county a message is about: `county` (the flows pass the run's), else the home
+    county (a transform reads no file, so it does not look the county up itself)."""
+    return county or County(HOME_COUNTY, HOME_COUNTY_NAME)
 
 
 # ---------------------------------------------------------------- items

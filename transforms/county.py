@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from config.settings import HOME_COUNTY, Divisions, load_divisions
+from config.settings import HOME_COUNTY, HOME_COUNTY_NAME, Divisions
 
 # 乳源瑶族自治县 → 乳源: an autonomous county's short name drops its people and 自治县.
 _SUFFIX = re.compile(r"(?:(?:瑶|畲|壮|苗|黎|回|满|侗|土家|蒙古)族)*自治[县旗]$|[市县区旗]$")
@@ -89,7 +89,7 @@ class County:
         """The unit types recalled directly in this county: the policy's (written for
         南雄市: 南雄市直, 驻镇帮扶工作组) with the home county's own units read as this
         county's (乐昌市直)."""
-        home = f"{load_divisions(HOME_COUNTY).county_name}直"
+        home = f"{HOME_COUNTY_NAME}直"
         return tuple(self.direct_units if t == home else t for t in policy_types)
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
-from config.settings import load_divisions
+from config.settings import HOME_COUNTY_NAME
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -80,8 +80,8 @@ def build_manifest(
     """The manifest of a year's archive: what was frozen (rows per table), every file with its
     SHA-256 and size, the policy parameters and code the reports were built with, the nightly
     run whose data it holds, and when it was made.  `county`: the name of the county archived
-    (default: the one the process works for), as the title says it."""
-    county = county or load_divisions().county_name
+    (default: the home county; the flows pass the run's), as the title says it."""
+    county = county or HOME_COUNTY_NAME
     return {
         "manifest_version": MANIFEST_VERSION,
         "title": f"{county}精准扶贫数据{year}年度归档",
