@@ -431,9 +431,11 @@ def run_alerts(
     home: str | Path | None = None,
     channels_file: str | Path | None = None,
     deliver_fn: Deliver = deliver,
+    county: str | None = None,
 ) -> dict[str, Any]:
     """Compute, write and (unless `dry_run`) send and record the alerts of a nightly run
     (default: the latest finished one).  Returns what was sent, failed and left unchanged.
+    `county`: a county of a multi-county warehouse (its schema; the caller works for it).
 
     Raises AlertsConfigError for a bad channel file or a warehouse without a nightly run.
     """
@@ -444,7 +446,7 @@ def run_alerts(
         Path(channels_file) if channels_file else settings.channels_file, divisions
     )
     overdue_days = res.policy.overdue_days
-    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir)
+    engine = db.connect(settings.database_url, cache_dir=settings.row_cache_dir, county=county)
     try:
         if not dry_run:
             db.upgrade(engine)

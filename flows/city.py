@@ -40,6 +40,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy import Engine
 
 from config.settings import (
+    HOME_COUNTY,
     Resources,
     Settings,
     city_counties,
@@ -327,9 +328,10 @@ def judge(
     resolved: dict[str, dict[str, Any]],
     as_of: str,
     formats: list[str],
+    send: bool = True,
 ) -> dict[str, Any]:
     """The county's findings (R01-R15 city-wide, and its part of R16), life cycles,
-    indicators and reports, in its own warehouse."""
+    indicators and reports, in its own warehouse; then its townships' alerts."""
     day = date.fromisoformat(as_of)
     mine, parts = intakes[county]["paths"], resolved[county]
     data = {
@@ -360,7 +362,45 @@ def judge(
         db.finish_run(engine, run_id, status, stats)
         stats["reports"] = render_task.fn(engine, res, day, tuple(formats))
         db.finish_run(engine, run_id, status, stats)
+    if send:
+        stats["alerts"] = _county_alerts(county, res, run_id)
+        needs = needs or bool(stats["alerts"] and stats["alerts"]["failed"])
     return {"county": county, "run_id": run_id, "needs_attention": needs, **stats, **_process()}
+
+
+def channels_of(county: str, settings: Settings) -> Path | None:
+    """A county's alert channels: `channels.toml` in its home (FUPIN_HOME/<code>/), else
+    for the home county the configured file (FUPIN_CHANNELS_FILE); None: not configured."""
+    own = settings.home / "channels.toml"
+    if own.is_file():
+        return own
+    return settings.channels_file if county == HOME_COUNTY else None
+
+
+def _county_alerts(county: str, res: Resources, run_id: int) -> dict[str, Any] | None:
+    """The county's township alerts of its run (sent where its channels say); a county
+    without channels, or whose channel file is wrong, is told in the log, not failed."""
+    from flows.alerts import AlertsConfigError, run_alerts
+
+    channels = channels_of(county, res.settings)
+    if channels is None:
+        _logger().warning(
+            "%s 未配置预警渠道（%s），本次未发送预警", county, res.settings.home / "channels.toml"
+        )
+        return None
+    with working_for(county):
+        try:
+            result = run_alerts(
+                res.settings.database_url,
+                run_id=run_id,
+                home=res.settings.home,
+                channels_file=channels,
+                county=county,
+            )
+        except AlertsConfigError as exc:
+            _logger().warning("%s 预警未发送：%s", county, exc)
+            return None
+    return {k: result[k] for k in ("sent", "failed", "unchanged")}
 
 
 def task_runner(workers: int | None = None, address: str | None = None) -> Any:
@@ -395,6 +435,7 @@ def run_city(
     workers: int | None = None,
     address: str | None = None,
     formats: list[str] | None = None,
+    send: bool = True,
 ) -> dict[str, Any]:
     """The city's nightly on this warehouse and home.  They reach the workers through the
     environment (FUPIN_DATABASE_URL, FUPIN_HOME), set here for the run: a local cluster's
@@ -404,7 +445,7 @@ def run_city(
     with _environment(FUPIN_DATABASE_URL=settings.database_url, FUPIN_HOME=str(settings.home)):
         runner = task_runner(workers, address)
         return city_nightly.with_options(task_runner=runner)(
-            inbox, as_of, counties, formats or ["html"]
+            inbox, as_of, counties, formats or ["html"], send
         )
 
 
@@ -428,8 +469,10 @@ def city_nightly(
     as_of: str | None = None,
     counties: list[str] | None = None,
     formats: list[str] | None = None,
+    send: bool = True,
 ) -> dict[str, Any]:
-    """Every county of a multi-county inbox, in parallel on the flow's task runner."""
+    """Every county of a multi-county inbox, in parallel on the flow's task runner; each
+    county's townships are alerted unless `send` is False."""
     started = time.perf_counter()
     day = date.fromisoformat(as_of) if as_of else date.today()
     inbox_path = Path(inbox).resolve()
@@ -459,7 +502,8 @@ def city_nightly(
     resolving = {c: resolve.submit(c, intakes) for c in codes}
     resolved = {c: f.result() for c, f in resolving.items()}
     judging = {
-        c: judge.submit(c, intakes, resolved, day.isoformat(), formats or ["html"]) for c in codes
+        c: judge.submit(c, intakes, resolved, day.isoformat(), formats or ["html"], send)
+        for c in codes
     }
     judged = {c: f.result() for c, f in judging.items()}
     reports = city_summary.submit(codes, day.isoformat(), formats or ["html"]).result()

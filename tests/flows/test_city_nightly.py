@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from sqlalchemy import create_engine, text
 
+from config.settings import load_divisions
 from flows.city import city_findings, run_city
 from flows.cli import main as fupin
 from flows.export import city_frame
@@ -64,8 +65,20 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
     )
     inbox = str(world / "inbox")
 
+    # 乐昌市 has a channel file of its own (one township, an address nobody answers);
+    # 南雄市 uses the configured one (config/channels.toml: no address).
+    lechang = load_divisions("440281")
+    (tmp_path / "one" / "440281").mkdir(parents=True)
+    (tmp_path / "one" / "440281" / "channels.toml").write_text(
+        f"office = []\n[delivery]\nattempts = 1\nretry_delay_seconds = 0\n"
+        f'[townships]\n"{next(iter(lechang.townships))}" = ["json://127.0.0.1:9/fupin"]\n',
+        encoding="utf-8",
+    )
     one = run_city(inbox, AS_OF.isoformat(), pg_url, str(tmp_path / "one"), workers=0)
+    assert one["counties"]["440281"]["alerts"]["failed"] == 1 and one["needs_attention"]
+    assert one["counties"]["440282"]["alerts"] == {"sent": 0, "failed": 0, "unchanged": 0}
     dask = run_city(inbox, AS_OF.isoformat(), second_pg_url, str(tmp_path / "dask"), workers=2)
+    assert dask["counties"]["440281"]["alerts"] is None  # no channel file: told, not failed
     assert set(one["counties"]) == set(dask["counties"]) == set(COUNTIES)
     assert len(dask["worker_peak_mb"]) >= 2, "the counties ran in more than one process"
 
