@@ -76,8 +76,12 @@ def county_folders(inbox: Path) -> list[str]:
 
 def unit_settings(settings: Settings, unit: str) -> Settings:
     """A county's (or the city's) settings: its own home under FUPIN_HOME (archive, stored
-    files, row cache, reports, exports), the same warehouse URL (its schema is its own)."""
-    return replace(settings, home=settings.home / unit)
+    files, row cache, reports, exports), the same warehouse URL (its schema is its own), and
+    its own policy when its home holds one (`policy.toml`: its exit lines, its targets per
+    year and township; otherwise the configured policy, FUPIN_POLICY_FILE)."""
+    home = settings.home / unit
+    own = home / "policy.toml"
+    return replace(settings, home=home, policy_file=own if own.is_file() else settings.policy_file)
 
 
 @contextlib.contextmanager
