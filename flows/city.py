@@ -7,14 +7,19 @@ and so are the city's extracts (the city's code, 440200).  The flow maps the per
 work over its task runner -- a local Dask cluster, or the scheduler at FUPIN_DASK_ADDRESS --
 and the tasks pass Parquet paths, never frames:
 
-1. intake (per county, and the city's extracts): archive, parse, store and validate what is
-   new; write the register in force (roster, villages, 低保 roll) as Parquet.
+1. intake (per county): archive, parse, store and validate what is new; write the register
+   in force (roster, villages, 低保 roll) as Parquet.  The city's extracts beside them: their
+   new files registered in the inbox's order (`open-extracts`), loaded a file per task
+   (`load-extract`), then their issues (`extract-issues`) and their rows in force, a 参保年度
+   per part (`extract-part`), side by side.
 2. resolve (per county): the county's roster resolved to identities against the city-wide
    低保 union and the parts of the city extracts it can match (`wanted`: its identities and
    the IDs one slip away from its invalid ones, broadcast to the extract's row groups, which
    are scanned with that filter, so no task holds the whole extract).
 3. judge (per county): R01-R15 with every lookup city-wide (transforms.reconcile), R16 over
-   every county's identities, life cycles, indicators and reports, in the county's schema.
+   every county's identities, life cycles, indicators, reports and township alerts, in the
+   county's schema; then the city's summary ranks the counties (flows.city_report).
+The Parquet exchanged lives under FUPIN_HOME/440200/work/<date>/ for the run only.
 
 Every task reads the warehouse and FUPIN_HOME from the environment of its worker (a local
 cluster inherits this process's; workers of an existing cluster must be given them), never
@@ -26,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -39,6 +45,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy import Engine
 
+from config.private import open_private, private_dir
 from config.settings import (
     HOME_COUNTY,
     Resources,
@@ -98,8 +105,11 @@ def _unit(unit: str) -> Iterator[tuple[Resources, Engine]]:
 
 
 def _write(frame: pl.DataFrame, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(path, row_group_size=ROW_GROUP)
+    """A frame the next tasks read, as Parquet: it holds full IDs and names, so it is 0600 in
+    0700 folders (`config.private`), and the run's folder is removed when the run ends."""
+    private_dir(path.parent)
+    with open_private(path) as fh:
+        frame.write_parquet(fh, row_group_size=ROW_GROUP)
     return str(path)
 
 
@@ -486,49 +496,54 @@ def city_nightly(
         raise ValueError(f"收件目录中的县级代码不在区划表中：{'、'.join(unknown)}")
     settings = load_settings()
     work = unit_settings(settings, CITY_CODE).home / "work" / day.isoformat()
-    opened = open_extracts.submit(str(inbox_path), day.isoformat()).result()
-    run_id = opened["run_id"]
-    loading = [
-        load_extract.submit(str(inbox_path), run_id, elsewhere, n)
-        for n, elsewhere in enumerate(extract_shares(opened, inbox_path))
-    ]
-    taken = {c: intake.submit(c, str(inbox_path), day.isoformat(), str(work)) for c in codes}
-    loads = [f.result() for f in loading]
-    # The extracts' issues and their parts in force, side by side.
-    checking = extract_issues.submit(run_id, day.isoformat(), loads)
-    writing = [extract_part.submit(kind, year, str(work), loads) for kind, year in extract_parts()]
-    parts, checked = [f.result() for f in writing], checking.result()
-    closed = close_extracts.submit(
-        run_id, opened["settled"], loads, checked["issues"], parts, str(work)
-    )
-    intakes = {c: f.result() for c, f in taken.items()}
-    intakes[CITY_CODE] = closed.result()
-    resolving = {c: resolve.submit(c, intakes) for c in codes}
-    resolved = {c: f.result() for c, f in resolving.items()}
-    judging = {
-        c: judge.submit(c, intakes, resolved, day.isoformat(), formats or ["html"], send)
-        for c in codes
-    }
-    judged = {c: f.result() for c, f in judging.items()}
-    reports = city_summary.submit(codes, day.isoformat(), formats or ["html"]).result()
-    peaks: dict[int, int] = {}
-    steps = [*loads, checked, *parts, *intakes.values(), *resolved.values(), *judged.values()]
-    for step in steps:
-        peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
-    summary = {
-        "as_of": day.isoformat(),
-        "worker_peak_mb": sorted(peaks.values(), reverse=True),
-        "counties": judged,
-        "extracts": intakes[CITY_CODE],
-        "reports": reports,
-        "needs_attention": any(j["needs_attention"] for j in judged.values())
-        or intakes[CITY_CODE]["needs_attention"],
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    _logger().info(
-        "多县夜间核查完成：%d 个县（市、区），用时 %.1f 秒", len(codes), summary["seconds"]
-    )
-    return summary
+    try:
+        opened = open_extracts.submit(str(inbox_path), day.isoformat()).result()
+        run_id = opened["run_id"]
+        loading = [
+            load_extract.submit(str(inbox_path), run_id, elsewhere, n)
+            for n, elsewhere in enumerate(extract_shares(opened, inbox_path))
+        ]
+        taken = {c: intake.submit(c, str(inbox_path), day.isoformat(), str(work)) for c in codes}
+        loads = [f.result() for f in loading]
+        # The extracts' issues and their parts in force, side by side.
+        checking = extract_issues.submit(run_id, day.isoformat(), loads)
+        writing = [
+            extract_part.submit(kind, year, str(work), loads) for kind, year in extract_parts()
+        ]
+        parts, checked = [f.result() for f in writing], checking.result()
+        closed = close_extracts.submit(
+            run_id, opened["settled"], loads, checked["issues"], parts, str(work)
+        )
+        intakes = {c: f.result() for c, f in taken.items()}
+        intakes[CITY_CODE] = closed.result()
+        resolving = {c: resolve.submit(c, intakes) for c in codes}
+        resolved = {c: f.result() for c, f in resolving.items()}
+        judging = {
+            c: judge.submit(c, intakes, resolved, day.isoformat(), formats or ["html"], send)
+            for c in codes
+        }
+        judged = {c: f.result() for c, f in judging.items()}
+        reports = city_summary.submit(codes, day.isoformat(), formats or ["html"]).result()
+        peaks: dict[int, int] = {}
+        steps = [*loads, checked, *parts, *intakes.values(), *resolved.values(), *judged.values()]
+        for step in steps:
+            peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
+        summary = {
+            "as_of": day.isoformat(),
+            "worker_peak_mb": sorted(peaks.values(), reverse=True),
+            "counties": judged,
+            "extracts": intakes[CITY_CODE],
+            "reports": reports,
+            "needs_attention": any(j["needs_attention"] for j in judged.values())
+            or intakes[CITY_CODE]["needs_attention"],
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        _logger().info(
+            "多县夜间核查完成：%d 个县（市、区），用时 %.1f 秒", len(codes), summary["seconds"]
+        )
+        return summary
+    finally:  # the exchanged Parquet holds personal data: it lives for the run only
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def city_findings(database_url: str, status: str | None = "open") -> pl.DataFrame:

@@ -77,6 +77,8 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
     one = run_city(inbox, AS_OF.isoformat(), pg_url, str(tmp_path / "one"), workers=0)
     assert one["counties"]["440281"]["alerts"]["failed"] == 1 and one["needs_attention"]
     assert one["counties"]["440282"]["alerts"] == {"sent": 0, "failed": 0, "unchanged": 0}
+    # the Parquet the tasks exchanged (full IDs) is gone with the run
+    assert not list((tmp_path / "one" / "440200" / "work").glob("*"))
     dask = run_city(inbox, AS_OF.isoformat(), second_pg_url, str(tmp_path / "dask"), workers=2)
     assert dask["counties"]["440281"]["alerts"] is None  # no channel file: told, not failed
     assert set(one["counties"]) == set(dask["counties"]) == set(COUNTIES)
