@@ -195,7 +195,7 @@ def manifest() -> dict[str, dict[str, object]]:
             "file:other_roster.xlsx", ignored, "不是约定的来源文件夹"
         ),
         "440281/townships/乐昌市花名册.xlsx": case(
-            "file:other_roster.xlsx", ignored, "按县（市）分设的文件夹"
+            "file:other_roster.xlsx", ignored, "按县（市、区）分设的文件夹"
         ),
     }
 
