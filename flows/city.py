@@ -44,6 +44,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from config.private import open_private, private_dir
 from config.settings import (
@@ -64,7 +65,7 @@ from flows.nightly import render_reports as render_task
 from transforms import city as city_transforms
 from transforms.exports import city_export
 from transforms.reconcile import resolve_persons
-from transforms.rules import ENROLMENT_READ
+from transforms.rules import ENROLMENT_READ, _where
 from warehouse import db
 from warehouse.schema import CITY_CODE
 
@@ -125,8 +126,16 @@ def intake(county: str, inbox: str, as_of: str, work: str) -> dict[str, Any]:
         db.upgrade(engine)
         run_id = db.start_run(engine, "nightly", day, {"inbox": str(folder), "as_of": as_of})
         started = time.perf_counter()
-        outcomes = ingest_inbox(engine, res.settings, folder, run_id, IN_COUNTY)
-        issues = issues_of_the_run(engine, run_id, day)
+        failed = None
+        try:
+            outcomes = ingest_inbox(engine, res.settings, folder, run_id, IN_COUNTY)
+            issues = issues_of_the_run(engine, run_id, day)
+        except OperationalError:
+            raise  # the warehouse itself: that fails the run
+        except Exception as exc:  # this county's files must not cost the others their night
+            failed = _where(exc)
+            _logger().error("%s 接收文件出错（%s），本县沿用已在用的数据继续核查", county, failed)
+            outcomes, issues = [], {}
         paths = {}
         for kind in REGISTER:
             frame = db.current(engine, kind)
@@ -140,7 +149,8 @@ def intake(county: str, inbox: str, as_of: str, work: str) -> dict[str, Any]:
         "paths": paths,
         "files": _said(county, outcomes),
         "issues": issues,
-        "needs_attention": any(o.needs_attention for o in outcomes),
+        "needs_attention": failed is not None or any(o.needs_attention for o in outcomes),
+        "intake_failed": failed,
         "seconds": round(time.perf_counter() - started, 2),
         **_process(),
     }
@@ -359,12 +369,17 @@ def judge(
     files = _file_names(intakes)
     run_id = intakes[county]["run_id"]
     with _unit(county) as (res, engine), db.run_lock(engine, exclusive=True):
-        result = city_transforms.judge(
-            county, data, persons, day, res.policy, res.divisions, files, city_counties()
-        )
+        try:
+            result = city_transforms.judge(
+                county, data, persons, day, res.policy, res.divisions, files, city_counties()
+            )
+        except Exception as exc:  # recorded on the county's run, then the flow reports it
+            db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
+            raise
         findings = record_findings(engine, result.links, result.rules, run_id, day)
         indicators = assess.fn(engine, res, result, data["village"], run_id, day)
         stats: dict[str, Any] = {
+            "intake_failed": intakes[county].get("intake_failed"),
             "files": intakes[county]["files"],
             "rows_in_force": {k: data[k].height for k in ("roster", "village")},
             "issues": intakes[county]["issues"],
@@ -522,12 +537,13 @@ def city_nightly(
             c: judge.submit(c, intakes, resolved, day.isoformat(), formats or ["html"], send)
             for c in codes
         }
-        judged = {c: f.result() for c, f in judging.items()}
+        judged = {c: _judged(c, f) for c, f in judging.items()}
         reports = city_summary.submit(codes, day.isoformat(), formats or ["html"]).result()
         peaks: dict[int, int] = {}
         steps = [*loads, checked, *parts, *intakes.values(), *resolved.values(), *judged.values()]
         for step in steps:
-            peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
+            if step.get("pid"):  # a county whose judgement failed reports none
+                peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
         summary = {
             "as_of": day.isoformat(),
             "worker_peak_mb": sorted(peaks.values(), reverse=True),
@@ -544,6 +560,20 @@ def city_nightly(
         return summary
     finally:  # the exchanged Parquet holds personal data: it lives for the run only
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _judged(county: str, future: Any) -> dict[str, Any]:
+    """A county's judgement, or what stopped it: one county's failure is reported (its
+    findings stay as they were) and the other counties' stand."""
+    try:
+        result: dict[str, Any] = future.result()
+        return result
+    except OperationalError:
+        raise
+    except Exception as exc:
+        why = _where(exc)
+        _logger().error("%s 比对核查出错（%s），本县核查结果本次未更新", county, why)
+        return {"county": county, "failed": why, "needs_attention": True, "pid": 0, "peak_mb": 0}
 
 
 def city_findings(database_url: str, status: str | None = "open") -> pl.DataFrame:

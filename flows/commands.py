@@ -125,6 +125,14 @@ def _city_nightly(args: argparse.Namespace, inbox: Path) -> int:
     as_of = args.as_of.isoformat() if args.as_of else None
     result = run_city(str(inbox), as_of, workers=args.workers)
     for code, county in result["counties"].items():
+        if county.get("failed"):
+            print(
+                f"{code}：比对核查出错（{county['failed']}），本县核查结果本次未更新，"
+                "请联系系统管理员；其他县（市、区）不受影响。"
+            )
+            continue
+        if county.get("intake_failed"):
+            print(f"{code}：接收文件出错（{county['intake_failed']}），本县沿用已在用的数据核查。")
         f, i, files = county["findings"], county["issues"], county["files"]
         print(
             f"{code}（运行 #{county['run_id']}）：新接收文件 {files.get('accepted', 0)} 个；"

@@ -108,3 +108,63 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
         city_findings(pg_url).select("county_code", "key", "first_seen")
     )
     assert (again["last_seen"] == date.fromisoformat(later)).all()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_one_countys_failure_does_not_stop_the_others(
+    harness, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.city as city
+
+    world = tmp_path / "world"
+    assert (
+        fupin(
+            [
+                "generate",
+                "--out",
+                str(world),
+                "--counties",
+                ",".join(COUNTIES),
+                "--scale",
+                "0.02",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
+    inbox = str(world / "inbox")
+    first = run_city(inbox, AS_OF.isoformat(), pg_url, str(tmp_path / "h"), workers=0, send=False)
+    before = city_findings(pg_url)
+
+    ingest, judge = city.ingest_inbox, city.city_transforms.judge
+
+    def broken_ingest(engine, settings, folder, *args, **kwargs):
+        if folder.name == "440281":
+            raise ValueError("a file no reader expected")
+        return ingest(engine, settings, folder, *args, **kwargs)
+
+    def broken_judge(county, *args, **kwargs):
+        if county == "440282":
+            raise KeyError("a rule's defect")
+        return judge(county, *args, **kwargs)
+
+    monkeypatch.setattr(city, "ingest_inbox", broken_ingest)
+    monkeypatch.setattr(city.city_transforms, "judge", broken_judge)
+    later = (AS_OF + timedelta(days=1)).isoformat()
+    night = run_city(inbox, later, pg_url, str(tmp_path / "h"), workers=0, send=False)
+    assert night["needs_attention"] and not first["needs_attention"]
+    lechang, nanxiong = night["counties"]["440281"], night["counties"]["440282"]
+    assert lechang["intake_failed"].startswith("ValueError") and "findings" in lechang
+    assert nanxiong["failed"].startswith("KeyError") and "findings" not in nanxiong
+    after = city_findings(pg_url)
+    # 南雄市's findings stayed as they were; 乐昌市 was judged on the data already in force
+    keep = ["county_code", "key", "first_seen", "last_seen"]
+    assert (
+        after.filter(pl.col("county_code") == "440282")
+        .select(keep)
+        .equals(before.filter(pl.col("county_code") == "440282").select(keep))
+    )
+    lc = after.filter(pl.col("county_code") == "440281")
+    assert lc.height > 0 and (lc["last_seen"] == date.fromisoformat(later)).all()
