@@ -65,17 +65,17 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
     )
     inbox = str(world / "inbox")
 
-    # 乐昌市 has a channel file of its own (one township, an address nobody answers);
+    # 乐昌市 has a channel file of its own (every township: an address nobody answers);
     # 南雄市 uses the configured one (config/channels.toml: no address).
     lechang = load_divisions("440281")
     (tmp_path / "one" / "440281").mkdir(parents=True)
+    townships = "".join(f'"{code}" = ["json://127.0.0.1:9/fupin"]\n' for code in lechang.townships)
     (tmp_path / "one" / "440281" / "channels.toml").write_text(
-        f"office = []\n[delivery]\nattempts = 1\nretry_delay_seconds = 0\n"
-        f'[townships]\n"{next(iter(lechang.townships))}" = ["json://127.0.0.1:9/fupin"]\n',
+        "office = []\n[delivery]\nattempts = 1\nretry_delay_seconds = 0\n[townships]\n" + townships,
         encoding="utf-8",
     )
     one = run_city(inbox, AS_OF.isoformat(), pg_url, str(tmp_path / "one"), workers=0)
-    assert one["counties"]["440281"]["alerts"]["failed"] == 1 and one["needs_attention"]
+    assert one["counties"]["440281"]["alerts"]["failed"] >= 1 and one["needs_attention"]
     assert one["counties"]["440282"]["alerts"] == {"sent": 0, "failed": 0, "unchanged": 0}
     # the Parquet the tasks exchanged (full IDs) is gone with the run
     assert not list((tmp_path / "one" / "440200" / "work").glob("*"))
