@@ -50,3 +50,14 @@ def test_county_folders_and_extract_shares(tmp_path: Path) -> None:
 def test_only_six_digit_folders_are_counties(tmp_path: Path, code: str) -> None:
     (tmp_path / code).mkdir()
     assert county_folders(tmp_path) == []
+
+
+def test_a_city_inbox_on_sqlite_is_refused_with_the_reason(tmp_path: Path, capsys) -> None:
+    from flows.cli import main
+
+    (tmp_path / "inbox" / "440281" / "townships").mkdir(parents=True)
+    code = main(
+        ["--db", f"sqlite:///{tmp_path / 'w.db'}", "nightly", "--inbox", str(tmp_path / "inbox")]
+    )
+    assert code == 2
+    assert "多县（市级、省级）部署须使用 PostgreSQL 仓库" in capsys.readouterr().err
