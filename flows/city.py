@@ -579,19 +579,16 @@ def _judged(county: str, future: Any) -> dict[str, Any]:
 def city_findings(database_url: str, status: str | None = "open") -> pl.DataFrame:
     """Every county's findings as stored (open ones by default), `county_code` first, R16
     once under the lowest county involved: what the city's export lists."""
-    from warehouse.schema import counties_in
+    from flows.export import per_unit
 
     plain = db.connect(database_url)
     try:
-        counties = counties_in(plain)
+        counties = db.counties_in(plain)
     finally:
         plain.dispose()
-    frames = {}
-    for county in counties:
-        engine = db.connect(database_url, county=county)
-        try:
-            frame = db.read_frame(engine, "finding")
-        finally:
-            engine.dispose()
-        frames[county] = frame.filter(pl.col("status") == status) if status else frame
-    return city_export(frames)
+
+    def read(_: str, engine: Engine) -> pl.DataFrame:
+        frame = db.read_frame(engine, "finding")
+        return frame.filter(pl.col("status") == status) if status else frame
+
+    return city_export(per_unit(database_url, counties, read))

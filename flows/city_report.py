@@ -40,19 +40,29 @@ class CityState:
 def read_city(database_url: str, counties: list[str]) -> CityState:
     """Every county's stored whole-county indicators, findings and issues (no personal
     data is kept: codes, rules, keys and statuses only)."""
-    indicators, findings, issues = [], [], []
-    for unit in [*counties, CITY_CODE]:
-        engine = db.connect(database_url, county=unit)
-        try:
-            if unit != CITY_CODE:
-                frame = db.read_frame(engine, "indicator")
-                indicators.append(frame.filter(pl.col("level") == "city"))
-                found = db.read_frame(engine, "finding").select(FINDING_COLUMNS)
-                findings.append(found.with_columns(county_code=pl.lit(unit)))
-            stored = db.read_frame(engine, "dq_issue").select("status")
-            issues.append(stored.with_columns(county_code=pl.lit(unit)))
-        finally:
-            engine.dispose()
+    from flows.export import per_unit
+
+    def tagged(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
+        return [f.with_columns(county_code=pl.lit(unit)) for unit, f in frames.items()]
+
+    level = pl.col("level") == "city"
+    indicators = list(
+        per_unit(
+            database_url, counties, lambda _, e: db.read_frame(e, "indicator").filter(level)
+        ).values()
+    )
+    findings = tagged(
+        per_unit(
+            database_url, counties, lambda _, e: db.read_frame(e, "finding").select(FINDING_COLUMNS)
+        )
+    )
+    issues = tagged(
+        per_unit(
+            database_url,
+            [*counties, CITY_CODE],
+            lambda _, e: db.read_frame(e, "dq_issue").select("status"),
+        )
+    )
     return CityState(
         indicators=pl.concat(indicators, how="diagonal_relaxed") if indicators else pl.DataFrame(),
         findings=pl.concat(findings, how="diagonal_relaxed") if findings else pl.DataFrame(),

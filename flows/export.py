@@ -5,6 +5,7 @@ no text cell leaves as a formula (`transforms.privacy`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -52,19 +53,30 @@ def export_frame(what: str, engine: Engine, townships: dict[str, str]) -> pl.Dat
 def city_frame(what: str, database_url: str, counties: list[str]) -> pl.DataFrame:
     """Every county's export of `what` as one (`city_export`); data-quality issues of the
     city-wide extracts come under the city's code."""
+
+    def read(unit: str, engine: Engine) -> pl.DataFrame:
+        townships = {} if unit == db.CITY_CODE else load_divisions(unit).townships
+        frame = export_frame(what, engine, townships)
+        if "file" in frame.columns and unit != db.CITY_CODE:  # as the city's inbox has it
+            frame = frame.with_columns(file=pl.lit(f"{unit}/") + pl.col("file"))
+        return frame
+
     units = [*counties, db.CITY_CODE] if what == "issues" else counties
+    return city_export(per_unit(database_url, units, read))
+
+
+def per_unit(
+    database_url: str, units: list[str], read: Callable[[str, Engine], pl.DataFrame]
+) -> dict[str, pl.DataFrame]:
+    """`read` in each county's (or the city's) warehouse of a multi-county database."""
     frames = {}
     for unit in units:
         engine = db.connect(database_url, county=unit)
         try:
-            townships = {} if unit == db.CITY_CODE else load_divisions(unit).townships
-            frame = export_frame(what, engine, townships)
-            if "file" in frame.columns and unit != db.CITY_CODE:  # as the city's inbox has it
-                frame = frame.with_columns(file=pl.lit(f"{unit}/") + pl.col("file"))
-            frames[unit] = frame
+            frames[unit] = read(unit, engine)
         finally:
             engine.dispose()
-    return city_export(frames)
+    return frames
 
 
 def _private_folder(out: Path, exports_dir: Path) -> None:

@@ -21,9 +21,8 @@ from config.settings import Divisions, Policy
 from transforms import identity, ids
 from transforms.evidence import source_row
 from transforms.frames import FINDING, conform
-from transforms.privacy import mask_id_expr, mask_name_expr
 from transforms.reconcile import Reconciled, reconcile
-from transforms.rules import ACTIVE, RulesRun, _where
+from transforms.rules import ACTIVE, RulesRun, _where, _who
 from transforms.text import fmt
 
 __all__ = ["CITY_RULES", "Wanted", "judge", "matching", "r16_duplicate_across_counties", "wanted"]
@@ -113,9 +112,8 @@ def r16_duplicate_across_counties(
         person_id="identity",
         id_as_written="id_norm",
         detail=fmt(
-            "{}（{}）在{}均为正常在册，跨县重复登记。请相关县（市、区）核实户籍和实际居住地后只保留一处。",
-            mask_name_expr(pl.col("first_name")),
-            mask_id_expr(pl.col("identity")),
+            "{}在{}均为正常在册，跨县重复登记。请相关县（市、区）核实户籍和实际居住地后只保留一处。",
+            _who("first_name"),
             pl.col("places"),
         ),
         evidence="evidence",

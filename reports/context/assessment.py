@@ -16,6 +16,7 @@ from reports.context.tables import (
     col,
     keep,
     pct_text,
+    progress_chart,
     rating_text,
     rounded,
     section,
@@ -253,15 +254,9 @@ def _progress_section(
         rows,
         note=f"评级：完成率≥{a.rating_ok_share:.0%}为达标，≥{a.rating_warn_share:.0%}为预警，其余为未达标。按完成率排名，并列者名次相同。",
     )
-    chart = {
-        "type": "progress_bars",
-        "title": "各镇（街道）目标完成率",
-        "rows": [
-            {"label": r["township"], "value": r["progress"], "rating": r["rating"]} for r in rows
-        ],
-        "target": a.rating_ok_share * 100,
-        "warn": a.rating_warn_share * 100,
-    }
+    chart = progress_chart(
+        "各镇（街道）目标完成率", rows, "township", a.rating_ok_share, a.rating_warn_share
+    )
     return section(
         "progress",
         "二、各镇（街道）脱贫进度考核",

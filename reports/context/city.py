@@ -29,6 +29,7 @@ from reports.context.tables import (
     Wide,
     col,
     pct_text,
+    progress_chart,
     rating_text,
     rounded,
     section,
@@ -293,15 +294,7 @@ def _league(rows: list[dict[str, Any]], ok: float, warn: float) -> dict[str, Any
         [{k: r[k] for k in _LEAGUE_KEYS} for r in rows],
         note=f"按目标完成率排名，并列者名次相同；评级：完成率≥{ok:.0%}为达标，≥{warn:.0%}为预警，其余为未达标。“—”表示无考核指标。",
     )
-    chart = {
-        "type": "progress_bars",
-        "title": "各县（市、区）目标完成率",
-        "rows": [
-            {"label": r["county"], "value": r["progress"], "rating": r["rating"]} for r in rows
-        ],
-        "target": ok * 100,
-        "warn": warn * 100,
-    }
+    chart = progress_chart("各县（市、区）目标完成率", rows, "county", ok, warn)
     return section(
         "league",
         "二、各县（市、区）脱贫进度排名",

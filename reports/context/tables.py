@@ -48,6 +48,20 @@ def table(
     }
 
 
+def progress_chart(
+    title: str, rows: Iterable[dict[str, Any]], label: str, ok: float, warn: float
+) -> dict[str, Any]:
+    """The bars of completion against target (townships of a county, counties of a city):
+    each row's `label`, `progress` and `rating`; `ok` and `warn` as shares."""
+    return {
+        "type": "progress_bars",
+        "title": title,
+        "rows": [{"label": r[label], "value": r["progress"], "rating": r["rating"]} for r in rows],
+        "target": ok * 100,
+        "warn": warn * 100,
+    }
+
+
 def section(id_: str, title: str, **parts: Any) -> dict[str, Any]:
     return {
         "id": id_,

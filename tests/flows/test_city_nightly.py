@@ -26,6 +26,12 @@ AS_OF = date(2018, 6, 30)
 VOLATILE = ("id", "updated_run_id")
 
 
+def _generate(world: Path, seed: int) -> None:
+    """A small generated city of COUNTIES, through the command line."""
+    args = ["generate", "--out", str(world), "--counties", ",".join(COUNTIES)]
+    assert fupin([*args, "--scale", "0.02", "--seed", str(seed)]) == 0
+
+
 @pytest.fixture
 def second_pg_url() -> Iterator[str]:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -47,22 +53,7 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
 ) -> None:
     seed = random.SystemRandom().randrange(1, 1_000_000)
     world = tmp_path / "world"
-    assert (
-        fupin(
-            [
-                "generate",
-                "--out",
-                str(world),
-                "--counties",
-                ",".join(COUNTIES),
-                "--scale",
-                "0.02",
-                "--seed",
-                str(seed),
-            ]
-        )
-        == 0
-    )
+    _generate(world, seed)
     inbox = str(world / "inbox")
 
     # 乐昌市 has a channel file of its own (every township: an address nobody answers);
@@ -118,22 +109,7 @@ def test_one_countys_failure_does_not_stop_the_others(
     import flows.city as city
 
     world = tmp_path / "world"
-    assert (
-        fupin(
-            [
-                "generate",
-                "--out",
-                str(world),
-                "--counties",
-                ",".join(COUNTIES),
-                "--scale",
-                "0.02",
-                "--seed",
-                "3",
-            ]
-        )
-        == 0
-    )
+    _generate(world, 3)
     inbox = str(world / "inbox")
     first = run_city(inbox, AS_OF.isoformat(), pg_url, str(tmp_path / "h"), workers=0, send=False)
     before = city_findings(pg_url)
