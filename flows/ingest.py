@@ -430,8 +430,17 @@ def ingest_inbox(
     found = pl.concat(issues).filter(pl.col("file_id").is_in(stored_ids))
     db.record_file_issues(engine, stored_ids, found, validation.fingerprint())
     if stored_ids:
+        # Only the tables this night wrote to: ANALYZE samples a table whatever changed, and
+        # the city's extract loads would otherwise each re-analyze every county table too.
+        kinds = {k for o in done if o.file_id in stored_ids for k in intake.FOLDER_KINDS[o.source]}
         db.refresh_statistics(
-            engine, ["source_file", "file_issue", "staged_rows", *CANONICAL_TABLES.values()]
+            engine,
+            [
+                "source_file",
+                "file_issue",
+                "staged_rows",
+                *(CANONICAL_TABLES[k] for k in sorted(kinds)),
+            ],
         )
     return done + ignored
 

@@ -167,8 +167,21 @@ def write_frame(bind: Bind, table: str, frame: pl.DataFrame) -> int:
     if frame.height == 0:
         return 0
     with transaction(bind) as conn:
+        if table in models.UNREFERENCED_FILE_ID:
+            _check_files(conn, table, frame)
         bulk_insert(conn, target, frame)
     return frame.height
+
+
+def _check_files(conn: Connection, table: str, frame: pl.DataFrame) -> None:
+    """What a foreign key would check row by row, once for the batch: every file id it names
+    is a registered file (`models.UNREFERENCED_FILE_ID`)."""
+    wanted = frame.get_column("file_id").drop_nulls().unique().to_list()
+    files = models.table("source_file")
+    known = set(conn.execute(select(files.c.id).where(files.c.id.in_(wanted))).scalars())
+    missing = sorted(i for i in wanted if i not in known)
+    if missing:
+        raise ValueError(f"{table}: rows of file id(s) {missing[:5]}, which is not registered")
 
 
 def bulk_insert(conn: Connection, target: Table, frame: pl.DataFrame) -> None:

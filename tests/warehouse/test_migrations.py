@@ -477,3 +477,42 @@ def test_0007_repairs_evidence_the_old_rules_wrote_without_escaping(db_url: str)
         assert rows[2] == [] and rows[3] is None  # not the old shape: emptied, not fatal
     finally:
         engine.dispose()
+
+
+def test_0008_keeps_the_extracts_rows_and_their_loader_checks_the_file(db_url: str) -> None:
+    """0008 drops only the extracts' foreign key to their file (its row-by-row check doubled
+    the cost of COPY); their rows stay, and a batch naming an unregistered file is refused
+    by the loader instead."""
+    db.upgrade(db_url, "0007")
+    engine = db.connect(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO source_file (id, source, name, rel_path, sha256, size, "
+                    "received_at, status) VALUES (7, 'insurance', 'e.csv', 'insurance/e.csv', "
+                    "'ab', 1, '2018-06-30 00:00:00', 'accepted')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO enrolment (file_id, sheet, row_no, id_norm, year) "
+                    "VALUES (7, '', 2, '440282199001011234', 2018)"
+                )
+            )
+        assert [fk["name"] for fk in inspect(engine).get_foreign_keys("enrolment")]
+        db.upgrade(engine)
+        for table in models.UNREFERENCED_FILE_ID:
+            assert inspect(engine).get_foreign_keys(table) == []
+        assert inspect(engine).get_foreign_keys("roster_person") != []  # the others keep theirs
+        assert db.read_frame(engine, "enrolment")["id_norm"].to_list() == ["440282199001011234"]
+        row = {"sheet": [""], "row_no": [3], "year": [2018]}
+        db.write_frame(engine, "enrolment", pl.DataFrame({"file_id": [7], **row}))
+        with pytest.raises(ValueError, match=r"file id\(s\) \[8\]"):
+            db.write_frame(engine, "enrolment", pl.DataFrame({"file_id": [8], **row}))
+        with pytest.raises(ValueError, match="not registered"):
+            two = {"file_id": [7, 9], "sheet": ["", ""], "row_no": [4, 5]}
+            db.write_frame(engine, "settlement", pl.DataFrame(two))
+        assert db.read_frame(engine, "enrolment").height == 2
+    finally:
+        engine.dispose()
