@@ -73,6 +73,7 @@ REGISTER = ("roster", "village", "dibao")
 EXTRACTS = ("enrolment", "settlement")
 ROW_GROUP = 250_000
 DASK_ADDRESS_ENV = "FUPIN_DASK_ADDRESS"
+POLARS_THREADS_ENV = "POLARS_MAX_THREADS"
 
 
 def county_folders(inbox: Path) -> list[str]:
@@ -299,6 +300,7 @@ def _process() -> dict[str, int]:
     return {
         "pid": os.getpid(),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "polars_threads": pl.thread_pool_size(),
     }
 
 
@@ -444,15 +446,20 @@ def task_runner(workers: int | None = None, address: str | None = None) -> Any:
 
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": workers or 2,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-            "silence_logs": logging.WARNING,
-        }
-    )
+    n = workers or 2
+    cluster: dict[str, Any] = {
+        "n_workers": n,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        "silence_logs": logging.WARNING,
+    }
+    if POLARS_THREADS_ENV not in os.environ:
+        # The machine's cores shared out between the workers, as Dask does for OpenMP and
+        # BLAS: polars would otherwise start a thread per core in every worker, and the
+        # workers' threads would fight over the cores.
+        cluster["env"] = {POLARS_THREADS_ENV: str(max(1, (os.cpu_count() or 1) // n))}
+    return DaskTaskRunner(cluster_kwargs=cluster)
 
 
 def run_city(
@@ -540,13 +547,16 @@ def city_nightly(
         judged = {c: _judged(c, f) for c, f in judging.items()}
         reports = city_summary.submit(codes, day.isoformat(), formats or ["html"]).result()
         peaks: dict[int, int] = {}
+        threads: dict[int, int] = {}
         steps = [*loads, checked, *parts, *intakes.values(), *resolved.values(), *judged.values()]
         for step in steps:
             if step.get("pid"):  # a county whose judgement failed reports none
                 peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
+                threads[step["pid"]] = step["polars_threads"]
         summary = {
             "as_of": day.isoformat(),
             "worker_peak_mb": sorted(peaks.values(), reverse=True),
+            "worker_polars_threads": sorted(threads.values()),
             "counties": judged,
             "extracts": intakes[CITY_CODE],
             "reports": reports,

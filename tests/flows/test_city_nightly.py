@@ -4,6 +4,7 @@ in one process: the same findings row for row, each right against the generator'
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -74,6 +75,8 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
     assert dask["counties"]["440281"]["alerts"] is None  # no channel file: told, not failed
     assert set(one["counties"]) == set(dask["counties"]) == set(COUNTIES)
     assert len(dask["worker_peak_mb"]) >= 2, "the counties ran in more than one process"
+    if "POLARS_MAX_THREADS" not in os.environ:  # each worker's polars gets its share of cores
+        assert set(dask["worker_polars_threads"]) == {max(1, (os.cpu_count() or 1) // 2)}
 
     found = city_findings(pg_url).drop(*VOLATILE)
     assert found.height > 0
