@@ -82,6 +82,55 @@ def test_every_key_is_read_into_the_policy(leaf: tuple[str, ...], tmp_path: Path
     assert load_policy(_write(data, tmp_path / "p.toml")) != load_policy(POLICY_TOML), leaf
 
 
+# A county's own figures (policy.md): what a county without a policy file of its own does not
+# take from the configured one, 南雄市's.  Every other key is a province-wide rule.
+FIGURES = {"households", "persons", "poor_villages", "villages", "townships"}
+TARGETS = {"target_persons_out", "target_via_dibao", "all_villages_exit", "townships"}
+
+
+def _is_figure(leaf: tuple[str, ...]) -> bool:
+    return (
+        (leaf[0] == "city" and leaf[-1] in FIGURES)
+        or leaf[0] == "support_units"
+        or (leaf[0] == "years" and (leaf[2] in TARGETS))
+    )
+
+
+@pytest.mark.parametrize("leaf", LEAVES, ids=".".join)
+def test_a_county_without_figures_takes_every_rule_and_no_figure(
+    leaf: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Change one key of the configured policy: a county that borrows it without figures
+    sees the change exactly when the key is a rule."""
+    data = tomllib.loads(POLICY_TOML.read_text(encoding="utf-8"))
+    t = data
+    for k in leaf[:-1]:
+        t = t[k]
+    t[leaf[-1]] = _changed(t[leaf[-1]])
+    borrowed = load_policy(_write(data, tmp_path / "p.toml"), figures=False)
+    assert (borrowed == load_policy(POLICY_TOML, figures=False)) == _is_figure(leaf), leaf
+
+
+def test_without_figures_every_figure_is_unknown() -> None:
+    ours, rules = load_policy(POLICY_TOML), load_policy(POLICY_TOML, figures=False)
+    assert ours.figures_known and not rules.figures_known
+    assert rules == ours.without_figures()
+    assert {getattr(rules, f) for f in FIGURES} == {None}
+    assert rules.support_units == {} and rules.township_targets() == []
+    assert set(rules.years) == set(ours.years)
+    for year, p in rules.years.items():
+        assert (p.target_persons_out, p.target_via_dibao, p.all_villages_exit) == (
+            None,
+            None,
+            False,
+        )
+        assert (p.exit_line, p.village_exit_line) == (
+            ours.years[year].exit_line,
+            ours.years[year].village_exit_line,
+        )
+    assert load_policy(POLICY_TOML, figures=True) == ours  # the default: as it always was
+
+
 @pytest.mark.parametrize("section", [*(s for s in OURS if s != "support_units"), "years.2017"])
 def test_an_unknown_key_is_refused(section: str, tmp_path: Path) -> None:
     data = tomllib.loads(POLICY_TOML.read_text(encoding="utf-8"))
