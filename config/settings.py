@@ -33,6 +33,9 @@ class Settings:
     policy_file: Path
     channels_file: Path
     inbox: Path
+    # False when `policy_file` is not this county's own but the configured one (南雄市's):
+    # its province-wide rules hold here, its figures (counts, targets, support units) do not.
+    policy_figures: bool = True
 
     @property
     def archive_dir(self) -> Path:
@@ -110,7 +113,9 @@ class YearPolicy:
     year: int
     exit_line: float
     village_exit_line: float
-    target_persons_out: int  # cumulative persons out of poverty by the end of the year
+    # Cumulative persons out of poverty by the end of the year; None where the county's
+    # figures are not known (`Policy.figures_known`).
+    target_persons_out: int | None
     target_via_dibao: int | None = None  # of which through 低保 coverage (兜底), when set
     all_villages_exit: bool = False  # every poor village exits by the end of the year
     # Township targets where the office sets them ([years.YYYY.townships], code = persons);
@@ -181,11 +186,21 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Policy:
-    households: int
-    persons: int
-    poor_villages: int
-    villages: int
-    townships: int
+    """The rules of policy.md and the figures of one county's plan.
+
+    The rules (income and exit lines, [values], [submissions], [inbox], overdue days, the
+    medical-assistance share, the housing deadline, [assessment]) hold province-wide.  The
+    figures are the county's own: its registered households and persons, poor villages,
+    villages and townships ([city]), its targets per year (persons out, of which through
+    低保, every poor village out) and its support-unit counts.  A county that keeps no
+    policy file of its own borrows the configured one's rules without its figures
+    (`without_figures`): then they are None (the counts and targets) or empty."""
+
+    households: int | None
+    persons: int | None
+    poor_villages: int | None
+    villages: int | None
+    townships: int | None
     registration_income_line: float  # 2015 per-capita income below this: registered poor
     village_registration_income_line: float
     village_poor_share: float
@@ -199,6 +214,34 @@ class Policy:
     inbox: InboxLimits
     values: ValueLimits
     assessment: Assessment
+
+    @property
+    def figures_known(self) -> bool:
+        """Whether this policy carries its county's figures (counts and targets)."""
+        return self.persons is not None
+
+    def without_figures(self) -> Policy:
+        """The rules alone: what a county without a policy file of its own takes from the
+        configured one (南雄市's), whose counts, targets and support units are not its own."""
+        return replace(
+            self,
+            households=None,
+            persons=None,
+            poor_villages=None,
+            villages=None,
+            townships=None,
+            support_units={},
+            years={
+                y: replace(
+                    p,
+                    target_persons_out=None,
+                    target_via_dibao=None,
+                    all_villages_exit=False,
+                    township_targets={},
+                )
+                for y, p in self.years.items()
+            },
+        )
 
     def year(self, year: int) -> YearPolicy:
         """The parameters of `year`; a year outside the table takes the nearest one."""
@@ -230,13 +273,15 @@ _DEFAULT_ASSESSMENT = Assessment(
 )
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """The policy of `path`, else of FUPIN_POLICY_FILE, else config/policy.toml.
+def load_policy(path: str | Path | None = None, *, figures: bool = True) -> Policy:
+    """The policy of `path`, else of FUPIN_POLICY_FILE, else config/policy.toml; with
+    `figures` False, its rules alone (`Policy.without_figures`).
 
     Every key of the file is read into the Policy; a key it does not know is an error (a
     misspelt key would otherwise leave its default in force without a word)."""
     resolved = policy_path(path).resolve()
-    return _load_policy(resolved, resolved.read_text(encoding="utf-8"))
+    policy = _load_policy(resolved, resolved.read_text(encoding="utf-8"))
+    return policy if figures else policy.without_figures()
 
 
 @lru_cache(maxsize=8)
@@ -499,7 +544,8 @@ def village_short(name: str) -> str:
 @dataclass(frozen=True)
 class Resources:
     """What an entry point (CLI command, flow, deployment) builds once and passes down: its
-    settings, the policy of `settings.policy_file` and the divisions list."""
+    settings, the policy of `settings.policy_file` (its rules alone where
+    `settings.policy_figures` is False) and the divisions list."""
 
     settings: Settings
     policy: Policy
@@ -508,4 +554,5 @@ class Resources:
 
 def load_resources(settings: Settings | None = None) -> Resources:
     settings = settings or load_settings()
-    return Resources(settings, load_policy(settings.policy_file), load_divisions())
+    policy = load_policy(settings.policy_file, figures=settings.policy_figures)
+    return Resources(settings, policy, load_divisions())

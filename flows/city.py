@@ -86,11 +86,16 @@ def county_folders(inbox: Path) -> list[str]:
 def unit_settings(settings: Settings, unit: str) -> Settings:
     """A county's (or the city's) settings: its own home under FUPIN_HOME (archive, stored
     files, row cache, reports, exports), the same warehouse URL (its schema is its own), and
-    its own policy when its home holds one (`policy.toml`: its exit lines, its targets per
-    year and township; otherwise the configured policy, FUPIN_POLICY_FILE)."""
+    its own policy when its home holds one (`policy.toml`: its exit lines, its figures and
+    targets per year and township).  Otherwise the configured policy (FUPIN_POLICY_FILE),
+    which is the home county's: 南雄市 takes all of it; any other unit only its
+    province-wide rules, none of 南雄市's figures (`Settings.policy_figures`)."""
     home = settings.home / unit
     own = home / "policy.toml"
-    return replace(settings, home=home, policy_file=own if own.is_file() else settings.policy_file)
+    if own.is_file():
+        return replace(settings, home=home, policy_file=own, policy_figures=True)
+    figures = settings.policy_figures and unit == HOME_COUNTY
+    return replace(settings, home=home, policy_figures=figures)
 
 
 @contextlib.contextmanager

@@ -81,6 +81,10 @@ def _generate_city(args: argparse.Namespace, out: Path) -> int:
     print(
         f"已生成 {names} 的模拟数据：{out / 'inbox'}（每县一个子目录；标准答案：{out / 'truth'}）"
     )
+    print(
+        f"各县政策参数：{out / 'policy'}/<县级代码>.toml；"
+        "使用时复制为 $FUPIN_HOME/<县级代码>/policy.toml（未复制的县不列示目标完成类指标）。"
+    )
     print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     return OK
 

@@ -11,6 +11,7 @@ DIR/inbox/insurance/韶关市城乡居民医保参保名册_<year>.csv  (every c
 DIR/inbox/claims/医疗费用结算明细_YYYY.csv, …_Y年1-M月.xlsx  (every county's settlements)
 DIR/truth/findings.csv, issues.csv, injections.csv, roster_expected.csv  (county_code first)
 DIR/truth/manifest.json
+DIR/policy/<code>.toml                (each county's policy: its figures as generated)
 ```
 Sizes: Nanxiong is `scale` × its own size; another county `scale` × Nanxiong's size × its
 number of villages / 208 (households, persons, residents, injections and poor villages alike).
@@ -53,6 +54,7 @@ from .extracts import (
 )
 from .inject import inject_all
 from .params import GENERATOR_VERSION, SINGLE_NIGHT, GenParams
+from .policies import write_policies
 from .roster import build_roster
 from .truth import FINDING_COLUMNS, Resolved, derive_findings, resolve_roster, wanted_ids
 from .world import build_world
@@ -100,7 +102,8 @@ def generate_city(
     seed: int = 20161010,
     as_of: date = SINGLE_NIGHT,
 ) -> dict:
-    """Write `out_dir/inbox/` (one folder per county, city-wide extracts) and `out_dir/truth/`."""
+    """Write `out_dir/inbox/` (one folder per county, city-wide extracts), `out_dir/truth/`
+    and `out_dir/policy/` (each county's policy file, `generator.policies`)."""
     started = time.perf_counter()
     known = city_counties()
     codes = sorted(set(counties))
@@ -111,16 +114,22 @@ def generate_city(
             f"可用：{'、'.join(known)}）"
         )
     out_dir = Path(out_dir)
-    inbox, truth_dir = out_dir / "inbox", out_dir / "truth"
-    for d in (inbox, truth_dir):
+    inbox, truth_dir, policy_dir = out_dir / "inbox", out_dir / "truth", out_dir / "policy"
+    for d in (inbox, truth_dir, policy_dir):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
     twins = {c: build_county(county_params(c, scale, seed, as_of)) for c in codes}
     cross = inject_cross(twins)
     written = _write_inbox(twins, inbox)
+    policies = write_policies(twins, policy_dir, seed, scale)
     counts = _write_truth(twins, cross, written, truth_dir, scale, seed, as_of)
-    return {**counts, "seconds": round(time.perf_counter() - started, 2), "out_dir": str(out_dir)}
+    return {
+        **counts,
+        "policies": policies,
+        "seconds": round(time.perf_counter() - started, 2),
+        "out_dir": str(out_dir),
+    }
 
 
 # ---------------------------------------------------------------- the inbox

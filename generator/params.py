@@ -131,10 +131,21 @@ class GenParams:
         """An injection count: scaled, at least one."""
         return max(1, int(round(base * self.scale))) if base else 0
 
+    def plan(self, figure: str, year: int | None = None) -> int:
+        """A figure of the plan the generation scales from (the policy's [city] `figure`, or
+        with `year` that year's `target_persons_out`): Nanxiong's, of the configured policy.
+        A policy without its county's figures cannot be generated from."""
+        value = getattr(self.policy.year(year) if year else self.policy, figure)
+        if value is None:
+            raise ValueError(
+                f"the policy carries no {figure}: a generation scales a plan's figures"
+            )
+        return int(value)
+
     @property
     def poor_villages(self) -> int:
         """Poor villages of this county: Nanxiong's 68, others in proportion to their villages."""
-        return max(1, int(round(self.policy.poor_villages * self.county_factor)))
+        return max(1, int(round(self.plan("poor_villages") * self.county_factor)))
 
     @property
     def id_slot(self) -> int | None:

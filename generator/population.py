@@ -307,7 +307,7 @@ def allocate_households(geo: Geography, params: GenParams) -> dict[str, int]:
     workbooks.
     """
     rng = params.rng("allocation")
-    total = params.scaled(params.policy.households, minimum=36)
+    total = params.scaled(params.plan("households"), minimum=36)
     weights = np.array(
         [
             (2.1 if v.is_poor else 1.0)
@@ -353,7 +353,7 @@ def build_population(geo: Geography, params: GenParams) -> Population:
     village_list = [v for v in geo.villages if v.code in per_village]
     slots = [v for v in village_list for _ in range(per_village[v.code])]
     kinds = _kinds(rng, len(slots))
-    target_persons = params.scaled(params.policy.persons, minimum=len(slots))
+    target_persons = params.scaled(params.plan("persons"), minimum=len(slots))
     families = [_template(t, rng) for _, t in kinds]
     _fit_total(families, kinds, target_persons, rng)
 
@@ -480,7 +480,7 @@ def _exits(households: list[Household], params: GenParams, rng: np.random.Genera
     低保/特困 households go first (兜底, about 5,000 persons in 2016), then ordinary ones.
     """
     s = params.scale
-    years = {y: params.policy.year(y).target_persons_out for y in (2016, 2017, 2018)}
+    years = {y: params.plan("target_persons_out", y) for y in (2016, 2017, 2018)}
     dibao_2016 = 5000 * s
     targets = {
         2016: years[2016] * s,

@@ -466,7 +466,7 @@ def _people(
     hh_of = {h.hh_id: h for h in pop.households + families}
     covered = {r.pid: r.category for r in dibao if r.covered_on(params.as_of)}
     n_res = max(
-        params.scaled((RESIDENTS_PER_YEAR - params.policy.persons) / ENROL_RATE * 1.012)
+        params.scaled((RESIDENTS_PER_YEAR - params.plan("persons")) / ENROL_RATE * 1.012)
         - len(fam_persons),
         10,
     )

@@ -18,6 +18,7 @@ from reports.context.directory import (
     unit_of,
     village_directory,
 )
+from reports.context.meta import no_targets
 from reports.context.notice import notice_section
 from reports.context.tables import Wide, col, rating_text, rounded, section, table, whole
 from transforms import indicators as ind
@@ -48,7 +49,8 @@ def accountability_data(
     a = x.policy.assessment
     notes = [
         f"考核时点：{meta['evaluation_date_zh']}。",
-        f"约谈：年底考核未完成年度累计脱贫目标（目标完成率低于{a.rating_ok_share:.0%}）的镇（街道），约谈党政主要负责人。",
+        f"约谈：年底考核未完成年度累计脱贫目标（目标完成率低于{a.rating_ok_share:.0%}）的镇（街道），约谈党政主要负责人。"
+        + ("" if x.policy.figures_known else no_targets(x.divisions)),
         f"通报：考核时点已发现超过{x.policy.overdue_days}天仍未整改的比对问题和数据质量问题，按镇（街道）、行政村、帮扶单位分列，最早发现的问题排在前面。",
         f"召回：某村在连续{a.recall_min_streak}次及以上半年考核时点均有未整改的{_severities(x)}严重程度比对问题，视为督查中屡次发现问题。"
         f"{County.of(x.divisions).direct_units}单位和驻镇帮扶工作组派出的干部直接召回；省直（中直驻粤）、东莞市、韶关市直（省直驻韶）单位派出的，向派出单位扶贫办发送召回建议。",
@@ -66,7 +68,14 @@ def _severities(x: IndicatorInputs) -> str:
 def _summons_section(
     x: IndicatorInputs, w: Wide, codes: list[str], name: Mapping[str, str]
 ) -> dict[str, Any]:
-    """一、约谈: townships short of their target (a reminder at half year)."""
+    """一、约谈: townships short of their target (a reminder at half year); without the
+    county's figures there is no target to fall short of, and the section says so."""
+    if not x.policy.figures_known:
+        return section(
+            "summons",
+            "一、约谈",
+            paragraphs=[no_targets(x.divisions) + "本期不据此提出约谈或提醒名单。"],
+        )
     rows = []
     for c in codes:
         e = w.entity("township", c)

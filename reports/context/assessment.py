@@ -10,7 +10,7 @@ import polars as pl
 
 from reports.context import ranking
 from reports.context.directory import short_names, townships_in_scope
-from reports.context.meta import definitions, sources_table
+from reports.context.meta import definitions, no_targets, sources_table
 from reports.context.tables import (
     Wide,
     col,
@@ -58,6 +58,8 @@ DEFINED = (
     "overdue_findings",
     "median_days_fix_findings",
 )
+# Defined only where the county's policy carries its figures, hence targets.
+TARGETS = ("target_persons_out", "target_rating")
 
 
 def assessment_data(
@@ -81,10 +83,14 @@ def assessment_data(
         _quality_section(x, w, codes, name),
         section("sources", "附：数据来源", tables=[sources_table(meta)]),
     ]
+    known = x.policy.figures_known
     notes = [
         f"考核时点：{meta['evaluation_date_zh']}（考核期末；考核期尚未结束时为数据截至日）。",
         "建档立卡人数、户数均为花名册中人员状态为“正常”的在册对象。",
-        *definitions(DEFINED, x.policy, x.divisions),
+        *([] if known else [no_targets(x.divisions)]),
+        *definitions(
+            DEFINED if known else [c for c in DEFINED if c not in TARGETS], x.policy, x.divisions
+        ),
     ]
     return {"kind": "assessment", "meta": meta, "sections": sections, "notes": notes}
 
@@ -103,19 +109,25 @@ def _overview_section(
     s = w.entity(scope_level, scope_code)
     rating = rating_text(s.get("target_rating"))
     rank = s.get("target_rank") if township else None
+    known = x.policy.figures_known
     lead = (
         f"截至{meta['evaluation_date_zh']}，{meta['scope']}在册建档立卡贫困户{whole(s.get('households')) or 0:,}户"
         f"{whole(s.get('persons')) or 0:,}人，累计脱贫{whole(s.get('persons_out')) or 0:,}人"
         f"（{whole(s.get('households_out')) or 0:,}户），脱贫率{pct_text(s.get('exit_share'))}。"
-        f"{meta['period_zh']}累计脱贫目标{whole(s.get('target_persons_out')) or 0:,}人，"
-        f"目标完成率{pct_text(s.get('target_progress'))}，考核评级为“{rating or '无目标'}”"
-        + (
-            f"，在{meta['whole']}{len(x.divisions.townships)}个镇（街道）中排第{whole(rank)}名"
-            if rank is not None
-            else ""
-        )
-        + "。"
     )
+    if not known:
+        lead += no_targets(x.divisions)
+    else:
+        lead += (
+            f"{meta['period_zh']}累计脱贫目标{whole(s.get('target_persons_out')) or 0:,}人，"
+            f"目标完成率{pct_text(s.get('target_progress'))}，考核评级为“{rating or '无目标'}”"
+            + (
+                f"，在{meta['whole']}{len(x.divisions.townships)}个镇（街道）中排第{whole(rank)}名"
+                if rank is not None
+                else ""
+            )
+            + "。"
+        )
     key_rows = []
     for code, target, meets in (
         ("persons_out", s.get("target_persons_out"), None),
@@ -129,6 +141,8 @@ def _overview_section(
         ("open_findings", None, None),
         ("overdue_findings", 0.0, ranking.is_none),
     ):
+        if code == "target_progress" and not known:
+            continue  # no target, no rating against it
         v = s.get(code)
         d = INDICATORS[code]
         key_rows.append(
@@ -161,7 +175,7 @@ def _overview_section(
         ],
         key_rows,
     )
-    trend = _trend_chart(history, indicators, x.period.label, scope_level, scope_code)
+    trend = _trend_chart(history, indicators, x.period.label, scope_level, scope_code, known)
     return section(
         "overview",
         f"一、{meta['scope']}总体情况",
@@ -172,9 +186,15 @@ def _overview_section(
 
 
 def _trend_chart(
-    history: pl.DataFrame | None, current: pl.DataFrame, period: str, level: str, code: str
+    history: pl.DataFrame | None,
+    current: pl.DataFrame,
+    period: str,
+    level: str,
+    code: str,
+    with_target: bool = True,
 ) -> dict[str, Any] | None:
-    """Exits, target and open findings of the entity at each half-year assessment so far."""
+    """Exits, target (`with_target`) and open findings of the entity at each half-year
+    assessment so far."""
     frames = [current.filter((pl.col("level") == level) & (pl.col("entity_code") == code))]
     if history is not None and history.height:
         frames.append(
@@ -193,14 +213,15 @@ def _trend_chart(
         periods.append(period)
         periods.sort()
     values = {(r["period"], r["indicator"]): r["value"] for r in data.iter_rows(named=True)}
+    target = {
+        "name": "累计目标人数",
+        "values": [values.get((p, "target_persons_out")) for p in periods],
+        "dashed": True,
+        "labels": False,
+    }
     series: list[dict[str, Any]] = [
         {"name": "累计脱贫人数", "values": [values.get((p, "persons_out")) for p in periods]},
-        {
-            "name": "累计目标人数",
-            "values": [values.get((p, "target_persons_out")) for p in periods],
-            "dashed": True,
-            "labels": False,
-        },
+        *([target] if with_target else []),
         {"name": "未整改比对问题", "values": [values.get((p, "open_findings")) for p in periods]},
     ]
     if not any(v is not None for s in series for v in s["values"]):
@@ -215,7 +236,8 @@ def _progress_section(
     name: Mapping[str, str],
     meta: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """二、脱贫进度: each township's cumulative exits against its target, ranked."""
+    """二、脱贫进度: each township's cumulative exits against its target, ranked; without
+    the county's figures (no target), its exits alone, in code order."""
     rows = []
     for c in codes:
         e = w.entity("township", c)
@@ -233,6 +255,29 @@ def _progress_section(
                 "rank": whole(e.get("target_rank")),
             }
         )
+    lines = (
+        f"建档立卡相对贫困人口为2015年家庭人均可支配收入低于{x.policy.registration_income_line:,.0f}元的农村人口；"
+        f"有劳动能力的贫困户年人均可支配收入达到{x.policy.year(x.year).exit_line:,.0f}元即可脱贫，"
+        "无劳动能力或部分丧失劳动能力的由低保政策性保障兜底。"
+    )
+    exits = [
+        col("township", "镇（街道）"),
+        col("households", "建档立卡户数", "int"),
+        col("persons", "建档立卡人数", "int"),
+        col("persons_out", "累计脱贫人数", "int"),
+        col("persons_out_dibao", "其中兜底脱贫", "int"),
+        col("exit_share", "脱贫率", "pct"),
+    ]
+    if not x.policy.figures_known:
+        exits_table = table(
+            "progress", "各镇（街道）累计脱贫情况", "脱贫进度", exits, keep(rows, exits)
+        )
+        return section(
+            "progress",
+            "二、各镇（街道）脱贫进度",
+            paragraphs=[lines + no_targets(x.divisions)],
+            tables=[exits_table],
+        )
     rows = ranking.by_rank(rows)
     a = x.policy.assessment
     progress_table = table(
@@ -240,12 +285,7 @@ def _progress_section(
         "各镇（街道）累计脱贫目标完成情况",
         "脱贫进度",
         [
-            col("township", "镇（街道）"),
-            col("households", "建档立卡户数", "int"),
-            col("persons", "建档立卡人数", "int"),
-            col("persons_out", "累计脱贫人数", "int"),
-            col("persons_out_dibao", "其中兜底脱贫", "int"),
-            col("exit_share", "脱贫率", "pct"),
+            *exits,
             col("target", "累计目标人数", "int"),
             col("progress", "目标完成率", "pct"),
             col("rating", "评级", "rating"),
@@ -261,10 +301,8 @@ def _progress_section(
         "progress",
         "二、各镇（街道）脱贫进度考核",
         paragraphs=[
-            f"建档立卡相对贫困人口为2015年家庭人均可支配收入低于{x.policy.registration_income_line:,.0f}元的农村人口；"
-            f"有劳动能力的贫困户年人均可支配收入达到{x.policy.year(x.year).exit_line:,.0f}元即可脱贫，"
-            "无劳动能力或部分丧失劳动能力的由低保政策性保障兜底。"
-            f"{meta['period_zh']}目标为截至{meta['period_end_zh']}的累计脱贫人数。"
+            lines
+            + f"{meta['period_zh']}目标为截至{meta['period_end_zh']}的累计脱贫人数。"
             + (
                 "上半年目标取上年底目标与本年底目标的中值（上年底目标加本年增量的一半）。"
                 if x.period.half == 1

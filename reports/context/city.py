@@ -270,6 +270,12 @@ def _overview(
     paragraphs = [lead]
     if missing:
         paragraphs.append(f"{'、'.join(missing)}本考核期尚无考核指标，不参与排名。")
+    # A county whose policy carries no figures of its own stores no target (not a zero one).
+    untargeted = [r["county"] for r in rows if r["has_indicators"] and r["target"] is None]
+    if untargeted:
+        paragraphs.append(
+            f"{'、'.join(untargeted)}未在 policy.toml 中配置脱贫计划目标，不参与排名，列于表末。"
+        )
     return section("overview", "一、总体情况", paragraphs=paragraphs)
 
 

@@ -101,6 +101,14 @@ def build_meta(
     }
 
 
+def no_targets(divisions: Divisions) -> str:
+    """What a report says where its county's policy carries no figures of its own
+    (`Policy.figures_known`): no target, so no target indicator is listed."""
+    return (
+        f"{County.of(divisions).own}未在 policy.toml 中配置脱贫计划目标，目标完成类指标暂不列示。"
+    )
+
+
 def sources_table(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The accepted files in force, one row each (SHA-256 shortened)."""
     rows = [

@@ -100,10 +100,18 @@ def poor_villages_section(x: IndicatorInputs, w: Wide, township: str | None) -> 
         formats=("xlsx",),
     )
     p = x.policy
+    county = County.of(x.divisions)
+    # How many poor villages the county has is a figure of its plan (policy.toml [city]); a
+    # county without one is told so, with its number of villages from its divisions.
+    counted = (
+        f"{county.whole}相对贫困村{p.poor_villages}个"
+        if p.poor_villages is not None
+        else f"{county.whole}共有行政村{len(x.divisions.villages)}个，{county.own}未在 policy.toml 中配置相对贫困村数"
+    )
     paragraphs = [
         f"相对贫困村的认定标准为2015年村人均可支配收入低于{p.village_registration_income_line:,.0f}元、"
         f"且相对贫困人口占比不低于{p.village_poor_share:.0%}。"
-        f"{County.of(x.divisions).whole}相对贫困村{p.poor_villages}个；本报告列出贫困村情况表中标注为贫困村的{poor.height}个村。"
+        f"{counted}；本报告列出贫困村情况表中标注为贫困村的{poor.height}个村。"
         f"村人均可支配收入达到出列标准（{line:,.0f}元）即为出列；基础设施按2018年底目标逐项列示（✓达标，✗未达标），卫生厕所普及率以{p.assessment.toilet_rate_line:g}%为达标。"
     ]
     scope = (

@@ -1,6 +1,10 @@
 """A generated city of two counties, run end to end on a local Dask cluster of two workers and
 in one process: the same findings row for row, each right against the generator's truth
-(R16 included), and a second night that changes nothing keeps every finding's identity."""
+(R16 included), and a second night that changes nothing keeps every finding's identity.
+
+南雄市 judges with its generated policy, installed in its home (operations.md §10); 乐昌市 is
+left without one, so it takes the configured policy's rules and none of 南雄市's figures: no
+target indicator, reports that say so, unranked in the city's summary."""
 
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ import polars as pl
 import pytest
 from sqlalchemy import create_engine, text
 
-from config.settings import load_divisions
+from config.settings import load_divisions, load_policy
 from flows.city import city_findings, run_city
-from flows.cli import main as fupin
+from flows.city_report import read_city
 from flows.export import city_frame
 from tests.conftest import PG_ADMIN_URL
+from tests.flows.city_world import NANXIONG_FIGURES, NO_TARGETS, generate, install_policy
 from transforms.quality import overall, score_city_findings, score_issues
 
 COUNTIES = ("440282", "440281")
@@ -27,10 +32,31 @@ AS_OF = date(2018, 6, 30)
 VOLATILE = ("id", "updated_run_id")
 
 
-def _generate(world: Path, seed: int) -> None:
-    """A small generated city of COUNTIES, through the command line."""
-    args = ["generate", "--out", str(world), "--counties", ",".join(COUNTIES)]
-    assert fupin([*args, "--scale", "0.02", "--seed", str(seed)]) == 0
+def _generate(world: Path, seed: int, *homes: Path) -> None:
+    """A small generated city of COUNTIES, through the command line; 南雄市's generated
+    policy installed in each of `homes`, 乐昌市 left without one."""
+    generate(world, COUNTIES, seed)
+    for home in homes:
+        install_policy(world, home, "440282")
+
+
+def _check_policies(world: Path, home: Path, pg_url: str, summary: list[str]) -> None:
+    """南雄市 reports its own generated figures, 乐昌市 none (and says so), and the city's
+    summary leaves 乐昌市 unranked."""
+    own = load_policy(world / "policy" / "440282.toml")
+    assert own.persons != load_policy().persons
+    state = read_city(pg_url, list(COUNTIES))
+    targets = state.indicators.filter(pl.col("indicator").str.starts_with("target_"))
+    assert set(targets["entity_code"]) == {"440282"}, "乐昌市 stores no target, not a zero one"
+    nanxiong = (home / "440282" / "reports" / "assessment_2018H1_all.html").read_text("utf-8")
+    assert f"全市相对贫困村{own.poor_villages}个" in nanxiong and NO_TARGETS not in nanxiong
+    for kind in ("assessment", "accountability"):
+        page = (home / "440281" / "reports" / f"{kind}_2018H1_all.html").read_text("utf-8")
+        assert NO_TARGETS in page
+        assert not [f for f in NANXIONG_FIGURES if f in page], kind
+    (path,) = summary
+    city = Path(path).read_text(encoding="utf-8")
+    assert "乐昌市未在 policy.toml 中配置脱贫计划目标，不参与排名，列于表末。" in city
 
 
 @pytest.fixture
@@ -54,7 +80,7 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
 ) -> None:
     seed = random.SystemRandom().randrange(1, 1_000_000)
     world = tmp_path / "world"
-    _generate(world, seed)
+    _generate(world, seed, tmp_path / "one", tmp_path / "dask")
     inbox = str(world / "inbox")
 
     # 乐昌市 has a channel file of its own (every township: an address nobody answers);
@@ -71,6 +97,7 @@ def test_a_city_on_dask_equals_one_process_and_the_truth(
     assert one["counties"]["440282"]["alerts"] == {"sent": 0, "failed": 0, "unchanged": 0}
     # the Parquet the tasks exchanged (full IDs) is gone with the run
     assert not list((tmp_path / "one" / "440200" / "work").glob("*"))
+    _check_policies(world, tmp_path / "one", pg_url, one["reports"])
     dask = run_city(inbox, AS_OF.isoformat(), second_pg_url, str(tmp_path / "dask"), workers=2)
     assert dask["counties"]["440281"]["alerts"] is None  # no channel file: told, not failed
     assert set(one["counties"]) == set(dask["counties"]) == set(COUNTIES)
@@ -112,7 +139,7 @@ def test_one_countys_failure_does_not_stop_the_others(
     import flows.city as city
 
     world = tmp_path / "world"
-    _generate(world, 3)
+    _generate(world, 3, tmp_path / "h")
     inbox = str(world / "inbox")
     first = run_city(inbox, AS_OF.isoformat(), pg_url, str(tmp_path / "h"), workers=0, send=False)
     before = city_findings(pg_url)

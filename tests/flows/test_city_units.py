@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings
+from config.settings import HOME_COUNTY, load_policy, load_resources, load_settings
 from flows.city import channels_of, county_folders, extract_shares, unit_settings
 
 
@@ -26,6 +26,29 @@ def test_a_county_home_policy_and_channels(tmp_path: Path) -> None:
     lechang = unit_settings(settings, "440281")
     assert lechang.policy_file == tmp_path / "440281" / "policy.toml"
     assert channels_of("440281", lechang) == tmp_path / "440281" / "channels.toml"
+
+
+def test_a_county_without_its_own_policy_takes_the_rules_not_nanxiongs_figures(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings("sqlite:///x.db", tmp_path)
+    configured = load_policy(settings.policy_file)
+    # 南雄市 without a file of its own: the configured policy, as a single county has it
+    home = load_resources(unit_settings(settings, HOME_COUNTY)).policy
+    assert home == configured == load_resources(settings).policy and home.persons == 15888
+    # 乐昌市 without one: every rule of the configured policy, none of its figures
+    lechang = load_resources(unit_settings(settings, "440281")).policy
+    assert lechang == configured.without_figures() and not lechang.figures_known
+    assert load_resources(unit_settings(settings, "440200")).policy == lechang  # the city's own
+    # 乐昌市 with its own: its own numbers
+    (tmp_path / "440281").mkdir()
+    text = settings.policy_file.read_text(encoding="utf-8")
+    own = text.replace("persons = 15888", "persons = 9000").replace(
+        "poor_villages = 68", "poor_villages = 23"
+    )
+    (tmp_path / "440281" / "policy.toml").write_text(own, encoding="utf-8")
+    lechang = load_resources(unit_settings(settings, "440281")).policy
+    assert (lechang.persons, lechang.poor_villages, lechang.households) == (9000, 23, 6289)
 
 
 def test_county_folders_and_extract_shares(tmp_path: Path) -> None:

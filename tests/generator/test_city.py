@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.settings import city_counties, load_divisions, village_short
+from config.settings import city_counties, load_divisions, load_policy, village_short
 from generator import generate
 from generator.city import CITY_CODE, county_seed, generate_city
+from generator.policies import county_policy
 from transforms.ids import parse_id
 
 NX, LC, SX, WJ = "440282", "440281", "440222", "440203"  # 南雄市 乐昌市 始兴县 武江区
@@ -97,6 +98,67 @@ def test_layout_has_a_folder_per_county_and_city_wide_extracts(city: tuple[Path,
             f"{code}/townships/{b.name}" for b in (inbox / code / "townships").iterdir()
         )
     assert summary["counties"] == {LC: "乐昌市", NX: "南雄市"}
+
+
+def test_each_county_gets_its_policy_with_its_generated_figures(city: tuple[Path, dict]) -> None:
+    """DIR/policy/<code>.toml: read by the project's own loader, it carries the county's
+    counts as generated (the manifest's), the plan's targets in proportion, every rule of the
+    configured policy."""
+    out, summary = city
+    assert summary["policies"] == [f"policy/{LC}.toml", f"policy/{NX}.toml"]
+    assert sorted(p.name for p in (out / "policy").iterdir()) == [f"{LC}.toml", f"{NX}.toml"]
+    manifest = json.loads((out / "truth" / "manifest.json").read_text(encoding="utf-8"))
+    plan = load_policy()
+    for code in (LC, NX):
+        policy = load_policy(out / "policy" / f"{code}.toml")
+        counts = manifest["counties"][code]["counts"]
+        figures = ("households", "persons", "poor_villages", "villages", "townships")
+        assert {f: getattr(policy, f) for f in figures} == {f: counts[f] for f in figures}
+        assert policy.villages == len(load_divisions(code).villages)
+        assert policy.persons != plan.persons  # scale 0.02: not 南雄市's 15,888
+        n = policy.persons
+        assert n is not None and plan.persons is not None
+        targets = {y: p.target_persons_out for y, p in policy.years.items()}
+        assert targets == {
+            y: int(p.target_persons_out * n / plan.persons + 0.5) for y, p in plan.years.items()
+        }
+        assert targets[2018] == n and policy.year(2018).all_villages_exit
+        assert policy.year(2016).target_via_dibao == int(5000 * n / 15888 + 0.5)
+        assert policy.year(2017).target_via_dibao is None
+        poor = {t: k for t, k in policy.support_units.items() if t != "township_work_groups"}
+        assert set(poor) == {"省直/中直驻粤", "东莞市", "韶关市直/省直驻韶"}
+        assert sum(poor.values()) == policy.poor_villages
+        assert 0 < policy.support_units["township_work_groups"] <= policy.townships
+        assert policy.without_figures() == plan.without_figures()  # every rule as configured
+        assert "Install as FUPIN_HOME/" + code + "/policy.toml" in (
+            out / "policy" / f"{code}.toml"
+        ).read_text(encoding="utf-8")
+
+
+def test_the_plan_itself_comes_back_as_the_configured_policy() -> None:
+    """南雄市's own figures give the configured policy back, targets and all."""
+    plan = load_policy()
+    assert plan.persons is not None and plan.households is not None
+    again = county_policy(
+        plan,
+        households=plan.households,
+        persons=plan.persons,
+        poor_villages=68,
+        villages=208,
+        townships=18,
+        support_units=dict(plan.support_units),
+    )
+    assert again == plan
+    with pytest.raises(ValueError, match="no figures"):
+        county_policy(
+            plan.without_figures(),
+            households=1,
+            persons=1,
+            poor_villages=1,
+            villages=1,
+            townships=1,
+            support_units={},
+        )
 
 
 def test_truth_files_carry_the_county_first(city: tuple[Path, dict]) -> None:

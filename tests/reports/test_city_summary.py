@@ -207,6 +207,40 @@ def test_a_county_without_a_target_is_not_ranked() -> None:
     ]
 
 
+def test_a_county_without_figures_is_unranked_last_and_the_summary_says_why() -> None:
+    """A county that keeps no policy.toml of its own stores no target indicator at all (not a
+    zero one): it is listed, unranked, after the ranked counties, and the overview says why."""
+    untargeted = [
+        r
+        for r in county_indicators(LECHANG, 500, 200, 450, 1)
+        if not r["indicator"].startswith("target_")
+    ]
+    data = city_summary_data(
+        {NANXIONG: "南雄市", LECHANG: "乐昌市", SHIXING: "始兴县"},
+        indicators(
+            county_indicators(NANXIONG, 1000, 400, 240, 300),
+            untargeted,
+            county_indicators(SHIXING, 200, 80, 30, 60),
+        ),
+        findings(),
+        issues(),
+        period="2018H1",
+        as_of=AS_OF,
+        policy=load_policy(),
+    )
+    league = table_of(data, "league")["rows"]
+    assert [(r["county"], r["rank"], r["target"]) for r in league] == [
+        ("南雄市", 1, 300),
+        ("始兴县", 2, 60),
+        ("乐昌市", None, None),
+    ]
+    assert league[-1]["persons"] == 500 and league[-1]["persons_out"] == 450  # its own counts
+    overview = data["sections"][0]["paragraphs"]
+    assert "乐昌市未在 policy.toml 中配置脱贫计划目标，不参与排名，列于表末。" in overview
+    assert "尚无考核指标" not in "".join(overview)
+    assert "乐昌市未在 policy.toml 中配置脱贫计划目标" in render_html(scrub_data(data))
+
+
 def test_the_report_renders_every_county_and_no_personal_data(tmp_path: Path) -> None:
     data = four_counties()
     data["notes"].append(f"测试：{LEAKED_ID}")  # any ID that slipped in is scrubbed

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from config.settings import load_divisions, working_for
+from config.settings import Policy, load_divisions, working_for
 from reports import context
 from reports.html import render_html
 from tests.reports.conftest import RUN, SOURCES, report_data
@@ -37,9 +37,12 @@ def move(frame: pl.DataFrame, county: str) -> pl.DataFrame:
     return out
 
 
-def inputs_for(county: str, period: str = "2017") -> ind.IndicatorInputs:
+def inputs_for(
+    county: str, period: str = "2017", policy: Policy | None = None
+) -> ind.IndicatorInputs:
     """The tiny frames moved to `county`, with a 高 finding open since 2017-05 in the village
-    its own department (市直 / 县直) supports, so that the village is up for a direct recall."""
+    its own department (市直 / 县直) supports, so that the village is up for a direct recall;
+    under the test policy unless `policy` is given."""
     p = move(b.persons(), county)
     recurring = pl.DataFrame(
         [("R01", "R01:y", b.B, "新田村", "H4", "open", date(2017, 5, 1), None)],
@@ -50,7 +53,7 @@ def inputs_for(county: str, period: str = "2017") -> ind.IndicatorInputs:
         persons=p,
         villages=move(b.villages(), county),
         period=period,
-        policy=b.test_policy(),
+        policy=policy or b.test_policy(),
         divisions=load_divisions(county),
         as_of=date(2018, 6, 30),
         dibao=b.dibao(p),

@@ -353,3 +353,24 @@ def test_every_poor_village_out_where_the_year_wants_it() -> None:
     )
     assert "target_villages_exited" in values(year, "township", b.A)
     assert "target_villages_exited" not in values(ind.compute_all(inputs("2017")), "city", HOME)
+
+
+@pytest.mark.parametrize("period", ["2016", "2017H1", "2018", "2018H2"])
+def test_a_policy_without_its_countys_figures_has_no_target_indicators(period: str) -> None:
+    """A county without a policy file of its own borrows the rules alone: every target
+    indicator is absent (not zero, not 南雄市's), the rest is as with the figures; 2018 (every
+    poor village out, 兜底 target in 2016) included."""
+    day = date(2018, 12, 31)
+    policy = b.test_policy()
+    years = dict(policy.years)
+    years[2016] = replace(years[2016], target_via_dibao=20)
+    years[2018] = replace(years[2018], all_villages_exit=True)
+    policy = replace(policy, years=years)
+    with_figures = ind.compute_all(inputs(period, as_of=day, policy=policy))
+    without = ind.compute_all(inputs(period, as_of=day, policy=policy.without_figures()))
+    targets = pl.col("indicator").str.starts_with("target_") | pl.col("indicator").is_in(
+        ["villages_exit_progress"]
+    )
+    assert with_figures.filter(targets).height > 0
+    assert without.filter(targets).is_empty()
+    assert without.equals(with_figures.filter(~targets))

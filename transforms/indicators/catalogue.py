@@ -218,6 +218,6 @@ def definition(code: str, policy: Policy, divisions: Divisions | None = None) ->
         ok=f"{a.rating_ok_share:.0%}",
         warn=f"{a.rating_warn_share:.0%}",
         toilet=f"{a.toilet_rate_line:g}%",
-        townships=len(divisions.townships) if divisions else policy.townships,
+        townships=len(divisions.townships) if divisions else (policy.townships or "各"),
         whole=county.whole if county else "全市",
     )

@@ -79,8 +79,14 @@ def _exit_wide(x: IndicatorInputs) -> pl.DataFrame:
     )
 
 
+# An indicator as `_melt` takes it: code, value, numerator, denominator.
+Spec = tuple[str, pl.Expr, pl.Expr | None, pl.Expr | None]
+
+
 def exit_progress(x: IndicatorInputs) -> pl.DataFrame:
-    """Persons out of poverty (cumulative) against the period's target: share, rating, rank."""
+    """Persons out of poverty (cumulative) against the period's target: share, rating, rank.
+    A county whose policy carries no figures of its own (`Policy.figures_known`) has no
+    target: its target indicators are absent, not zero."""
     wide = _exit_wide(x)
     sums = ["persons", "households_out", "persons_out", "persons_out_dibao"]
     rolled = _rollup(x, wide, sums, ("city", "township", "village"))
@@ -90,14 +96,30 @@ def exit_progress(x: IndicatorInputs) -> pl.DataFrame:
         _count("persons_out_dibao", "persons_out"),
         _share("exit_share", "persons_out", "persons"),
     ]
+    town, city = rolled["township"], rolled["city"]
+    target_specs: list[Spec] = []
+    rank_specs: list[Spec] = []
+    if x.policy.figures_known:
+        town, city, target_specs = _against_targets(x, town, city)
+        rank_specs = [("target_rank", pl.col("rank"), None, None)]
+    frames = [
+        _melt(x, city, "city", [*base_specs, *target_specs]),
+        _melt(x, town, "township", [*base_specs, *target_specs, *rank_specs]),
+        _melt(x, rolled["village"], "village", base_specs),
+    ]
+    return pl.concat(frames)
 
-    town = rolled["township"]
+
+def _against_targets(
+    x: IndicatorInputs, town: pl.DataFrame, city: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, list[Spec]]:
+    """The townships and the whole county with their targets, ratings and (townships)
+    ranks, and the specs of the target indicators."""
     per_town = dict(zip(town["township_code"], town["persons"], strict=True))
     targets = township_targets(per_town, x.period, x.policy, x.targets)
     town = town.with_columns(
         target=pl.col("township_code").replace_strict(targets, default=0, return_dtype=pl.Int64)
     )
-    city = rolled["city"]
     city_persons = int(city["persons"][0] or 0)
     if x.targets is not None and set(targets) == set(x.divisions.townships):
         city_target = sum(targets.values())
@@ -119,13 +141,13 @@ def exit_progress(x: IndicatorInputs) -> pl.DataFrame:
     # Ties: ratios equal to 9 decimals share a rank (1, 2, 2, 4).
     ratio = pl.when(pl.col("target") > 0).then((pl.col("persons_out") / pl.col("target")).round(9))
     town = town.with_columns(rank=ratio.rank(method="min", descending=True).cast(pl.Int64))
-    target_specs: list[tuple[str, pl.Expr, pl.Expr | None, pl.Expr | None]] = [
+    target_specs: list[Spec] = [
         ("target_persons_out", pl.col("target"), pl.col("target"), None),
         ("target_progress", _pct("persons_out", "target"), pl.col("persons_out"), pl.col("target")),
         ("target_rating", pl.col("rating"), None, None),
     ]
     dibao_target = x.policy.year(x.year).target_via_dibao
-    if dibao_target is not None and x.period.is_year_end:
+    if dibao_target is not None and x.policy.persons and x.period.is_year_end:
         # Of the year's target, this many through 低保 coverage (兜底): shared out like the
         # persons target, by registered persons.
         share = dibao_target / x.policy.persons
@@ -144,17 +166,7 @@ def exit_progress(x: IndicatorInputs) -> pl.DataFrame:
                 pl.col("dibao_target"),
             ),
         ]
-    frames = [
-        _melt(x, city, "city", [*base_specs, *target_specs]),
-        _melt(
-            x,
-            town,
-            "township",
-            [*base_specs, *target_specs, ("target_rank", pl.col("rank"), None, None)],
-        ),
-        _melt(x, rolled["village"], "village", base_specs),
-    ]
-    return pl.concat(frames)
+    return town, city, target_specs
 
 
 def guarantees(x: IndicatorInputs) -> pl.DataFrame:

@@ -17,10 +17,14 @@ def round_half_up(x: float) -> int:
 
 
 def _year_target_share(policy: Policy, year: int) -> float:
-    """Cumulative target as a share of the registered persons; 0 before the plan's first year."""
+    """Cumulative target as a share of the registered persons; 0 before the plan's first year.
+    Only a policy with its county's figures has targets (`Policy.figures_known`)."""
     if year < min(policy.years):
         return 0.0
-    return policy.year(year).target_persons_out / policy.persons
+    target, persons = policy.year(year).target_persons_out, policy.persons
+    if target is None or not persons:
+        raise ValueError("the policy carries no targets of its county (figures not known)")
+    return target / persons
 
 
 def target_share(policy: Policy, period: Period) -> float:
