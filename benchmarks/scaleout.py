@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,10 @@ def one_mode(
     url = _fresh_database(base, work, f"scaleout_{tag}")
     home = work / tag
     note = work / f"{tag}.json"
+    # Each county's generated plan where operations.md §10 puts it (FUPIN_HOME/<code>/).
+    for policy in sorted((inbox.parent / "policy").glob("*.toml")):
+        (home / policy.stem).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(policy, home / policy.stem / "policy.toml")
     run_env = {**env, "FUPIN_DATABASE_URL": url, "FUPIN_HOME": str(home)}
     pg_before = postgres_cpu()
     got = measure(
