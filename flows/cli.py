@@ -43,7 +43,7 @@ from flows.commands import (
 from flows.exit_codes import OK, USAGE, ConfigError
 from flows.failures import run_failed, terse_console
 from flows.preflight import RUNS_FLOWS, preflight
-from flows.runtime import prefect_defaults
+from flows.runtime import one_off_runs, prefect_defaults
 
 
 def _date(text: str) -> date:
@@ -194,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _database_from(args), terse_console(prefect=args.command in RUNS_FLOWS):
             preflight(args)
+            if args.command in RUNS_FLOWS - {"serve"}:  # served runs keep Prefect's heartbeat
+                with one_off_runs():
+                    return int(args.func(args))
             return int(args.func(args))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
