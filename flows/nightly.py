@@ -38,6 +38,7 @@ KIND_NAMES = {
     "settlement": "医保结算",
 }
 READ = {"enrolment": ENROLMENT_READ}
+LINK_KEY = ("source", "file_id", "sheet", "row_no")  # identity_link's primary key
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -116,8 +117,10 @@ def record_findings(
     engine: Engine, links: pl.DataFrame, run: RulesRun, run_id: int, as_of: date
 ) -> dict[str, Any]:
     """The identity links and the findings of the rules that ran, into their life cycle."""
-    db.replace_rows(engine, "identity_link", links.with_columns(run_id=pl.lit(run_id)), {})
-    db.refresh_statistics(engine, ["identity_link"])
+    # Most nights most links are as they were: those rows are kept, with the run that made them.
+    changed = db.sync_rows(engine, "identity_link", links, LINK_KEY, {"run_id": run_id})
+    if any(changed):
+        db.refresh_statistics(engine, ["identity_link"])
     # A rule that failed tonight did not judge its findings: they stay as they were.
     counts = db.upsert_lifecycle(
         engine, "finding", run.findings, run_id, as_of, scope={"rule": run.ran}

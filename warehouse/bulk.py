@@ -14,7 +14,7 @@ evidence) are stored as JSON text: encoded on write, decoded on read (`warehouse
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,8 @@ from sqlalchemy import (
     String,
     Table,
     TextClause,
+    and_,
+    bindparam,
     delete,
     select,
     text,
@@ -277,6 +279,50 @@ def replace_rows(
     with transaction(bind) as conn:
         conn.execute(delete(target).where(*conditions))
         return write_frame(conn, table, frame)
+
+
+def sync_rows(
+    bind: Bind,
+    table: str,
+    frame: pl.DataFrame,
+    key: Sequence[str],
+    stamp: Mapping[str, Any],
+) -> tuple[int, int]:
+    """Make `table` hold exactly `frame`'s rows, each with `stamp`'s columns, touching only
+    the rows that changed, atomically; returns (rows deleted, rows written).
+
+    A stored row equal to a row of `frame` in every column of `frame` stays as it is, its
+    `stamp` columns included (they tell when it was last written); a stored row that is no
+    longer in `frame`, or changed, is deleted by its `key`; the new and changed rows are
+    written with `stamp`.  When most rows changed, everything is replaced."""
+    target = models.table(table)
+    schema = {c: polars_type(target.c[c].type) for c in frame.columns}  # KeyError: no column
+    if any(is_nested(t) for t in schema.values()) or set(stamp) & set(schema):
+        raise ValueError(f"{table}: sync_rows compares flat columns, the stamp apart")
+    incoming = frame.select(
+        pl.col(c).cast(t).str.replace_all("\x00", "", literal=True)
+        if t == pl.Utf8
+        else pl.col(c).cast(t)
+        for c, t in schema.items()
+    )  # as stored (`bulk_insert`), so that equal rows compare equal
+    stamped = [pl.lit(v).alias(c) for c, v in stamp.items()]
+    with transaction(bind) as conn:
+        stored = read_frame(conn, select(*(target.c[c] for c in schema)), schema=schema)
+        gone = stored.join(incoming, on=list(schema), how="anti", nulls_equal=True)
+        if 2 * gone.height > stored.height:
+            conn.execute(delete(target))
+            bulk_insert(conn, target, incoming.with_columns(stamped))
+            return stored.height, incoming.height
+        new = incoming.join(stored, on=list(schema), how="anti", nulls_equal=True)
+        if gone.height:
+            match = and_(*(target.c[k] == bindparam(f"old_{k}") for k in key))
+            conn.execute(
+                delete(target).where(match),
+                [{f"old_{k}": v for k, v in row.items()} for row in gone.select(key).to_dicts()],
+            )
+        if new.height:
+            bulk_insert(conn, target, new.with_columns(stamped))
+    return gone.height, new.height
 
 
 def _conditions(target: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:

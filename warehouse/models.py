@@ -291,7 +291,8 @@ class RosterHousehold(Base):
 
 
 class IdentityLink(Base):
-    """Which resident each source row resolves to, as of the latest nightly run."""
+    """Which resident each source row resolves to, as of the latest nightly run; `run_id` is
+    the run that made the link as it stands (a night that resolves a row as before keeps it)."""
 
     __tablename__ = "identity_link"
     __table_args__ = (
