@@ -28,6 +28,8 @@ def fake_main():
     log = logging.getLogger("probe")
     log.addHandler(logging.FileHandler(out / "log.txt", encoding="utf-8"))  # never closed
     log.warning("最后一行")
+    import gc
+    (out / "gc").write_text(str(gc.get_threshold()[0]))
     sys.stdout.write("x" * 200_000)  # no newline: still in the buffer
     return 3
 
@@ -49,6 +51,7 @@ def test_run_exits_with_mains_code_after_every_hook_and_skips_the_teardown(tmp_p
     assert (tmp_path / "hook").read_text() == "ran"
     assert (tmp_path / "log.txt").read_text(encoding="utf-8") == "最后一行\n"
     assert not (tmp_path / "teardown").exists()  # os._exit: no object is finalised
+    assert (tmp_path / "gc").read_text() == "10000"  # young objects collected less often
 
 
 def test_the_command_line_gets_the_exit_code_and_the_message(tmp_path: Path) -> None:
