@@ -10,7 +10,7 @@ from sqlalchemy import delete, exists, func, literal, or_, select, update
 
 from config.schema import READ_ISSUE_KINDS
 from transforms.intake import FOLDER_KINDS
-from warehouse import models
+from warehouse import models, row_cache
 from warehouse.bulk import Bind, connection, read_frame, table_schema, transaction, write_frame
 from warehouse.queries import in_force_select
 
@@ -75,7 +75,26 @@ def files_to_validate(bind: Bind, fingerprint: str) -> dict[str, list[int]]:
 def issues_in_force(bind: Bind) -> pl.DataFrame:
     """The data-quality issues whose row is in force now (see `current`), and what was found
     reading the files in force; one row per key (the same problem in two files in force is
-    one problem, seen last in the newer file)."""
+    one problem, seen last in the newer file).  Kept in the row cache like the rows in force
+    (`row_cache.issues_token`): a night on which no file was accepted, validated or released
+    reads the copy instead of joining every table in force."""
+    folder = row_cache.folder_of(bind)
+    if folder is None:
+        return _issues_in_force(bind)
+    with connection(bind) as conn:
+        tok = row_cache.issues_token(conn)
+    kept = row_cache.read(folder, CACHED, None, None, tok)
+    if kept is not None:
+        return kept
+    frame = _issues_in_force(bind)
+    row_cache.write(folder, CACHED, None, None, tok, frame)
+    return frame
+
+
+CACHED = "issues_in_force"  # its name in the row cache
+
+
+def _issues_in_force(bind: Bind) -> pl.DataFrame:
     found = models.table("file_issue")
     suite = found.c.kind.not_in(READ_ISSUE_KINDS)
     parts = []

@@ -27,9 +27,10 @@ import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from config.private import open_private, private_dir
 from transforms.intake import FOLDER_KINDS
@@ -56,25 +57,57 @@ def folder_of(bind: Engine | Connection) -> Path | None:
 
 def token(conn: Connection, kind: str, year: int | None, columns: Sequence[str] | None) -> str:
     """What decides `kind`'s rows in force, as a digest (see the module docstring)."""
+    request = [kind, year, list(columns) if columns is not None else None]
+    return _digest(conn, request, _accepted(conn, [SOURCE_OF[kind]]))
+
+
+def issues_token(conn: Connection) -> str:
+    """What decides the data-quality issues in force (`file_issues.issues_in_force`): the
+    accepted files of every source, each with the suites it was validated with, and what
+    the file_issue table holds, counted (a file's issues change only when it is validated,
+    read or removed, and each of those changes one or the other; the table's figures also
+    tell apart a file validated again with the same suites but other issues)."""
+    files = _accepted(conn, sorted(set(SOURCE_OF.values())), validated=True)
+    issues = models.table("file_issue").c
+    held = conn.execute(
+        select(
+            func.count(),
+            func.sum(func.length(issues.key)),
+            func.sum(func.length(func.coalesce(issues.message, ""))),
+            func.sum(func.coalesce(issues.row_no, 0)),
+            func.min(issues.key),
+            func.max(issues.key),
+        )
+    ).one()
+    return _digest(conn, ["issues_in_force"], [*files, list(held)])
+
+
+def _accepted(conn: Connection, sources: Sequence[str], validated: bool = False) -> list[Any]:
     files = models.table("source_file")
     # id and seq decide what is in force; sha256, data_digest, rows_loaded and received_at
     # tell this warehouse's files from those of a warehouse rebuilt with the same ids.
-    accepted = conn.execute(
-        select(
-            files.c.id,
-            files.c.seq,
-            files.c.sha256,
-            files.c.data_digest,
-            files.c.rows_loaded,
-            files.c.received_at,
-        )
-        .where(files.c.status == "accepted", files.c.source == SOURCE_OF[kind])
+    columns = [
+        files.c.id,
+        files.c.seq,
+        files.c.sha256,
+        files.c.data_digest,
+        files.c.rows_loaded,
+        files.c.received_at,
+    ]
+    if validated:
+        columns += [files.c.source, files.c.validated_with]
+    rows = conn.execute(
+        select(*columns)
+        .where(files.c.status == "accepted", files.c.source.in_(sources))
         .order_by(files.c.id)
     ).all()
+    return [list(r) for r in rows]
+
+
+def _digest(conn: Connection, request: list[Any], facts: list[Any]) -> str:
     revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     where = conn.engine.url.render_as_string(hide_password=True)
-    request = [FORMAT, where, kind, year, list(columns) if columns is not None else None]
-    payload = json.dumps([request, sorted(revision), [list(r) for r in accepted]], default=str)
+    payload = json.dumps([[FORMAT, where, *request], sorted(revision), facts], default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -152,3 +152,35 @@ def test_a_copy_that_fails_half_way_leaves_nothing_behind(
     monkeypatch.setattr(row_cache, "_sha256", disk_full)
     assert sorted(db.current(engine, "dibao")["family_id"]) == ["F1", "F2"]
     assert list(folder.iterdir()) == []
+
+
+def test_the_issues_in_force_are_kept_and_follow_every_change(db_url: str, tmp_path: Path) -> None:
+    """The cached issues equal the SQL answer after each kind of change, and a night with
+    no change reads the copy."""
+    from tests.warehouse.test_current import _issues
+
+    engine = _cached(db_url, tmp_path / "rows")
+    plain = db.connect(db_url)  # the same warehouse, no cache
+
+    def same() -> pl.DataFrame:
+        got = db.issues_in_force(engine)
+        assert got.equals(db.issues_in_force(plain))
+        return got
+
+    f1 = _dibao(engine, ["F1", "F2", "F3"])
+    assert same().height == 0
+    db.record_file_issues(engine, [f1], _issues(f1, [(None, 2)], "dibao"), "v1")
+    assert same()["row_no"].to_list() == [2]
+    # validated again with the same suites, other issues of the same shape
+    db.record_file_issues(engine, [f1], _issues(f1, [(None, 3)], "dibao"), "v1")
+    assert same()["row_no"].to_list() == [3]
+    db.record_file_issues(engine, [f1], _issues(f1, [(None, 4)], "dibao"), "v2")  # new suites
+    assert same()["row_no"].to_list() == [4]
+    f2 = _dibao(engine, ["F1"])  # a new roll supersedes the first
+    db.put_in_force(engine, f2)
+    db.record_file_issues(engine, [f2], _issues(f2, [(None, 2)], "dibao"), "v2")
+    assert same()["file_id"].to_list() == [f2]
+    db.set_file_status(engine, f2, "rejected", "测试")  # taken out: no roll is in force
+    assert same().height == 0
+    assert len(_copies(tmp_path / "rows", "issues_in_force")) == 1  # older copies replaced
+    plain.dispose()
