@@ -58,7 +58,7 @@ from config.settings import (
     working_for,
 )
 from flows.city_report import city_summary
-from flows.inbox import CITY_TOP, IN_COUNTY, FileOutcome, is_county_folder
+from flows.inbox import CITY_TOP, IN_COUNTY, FileOutcome, county_folders
 from flows.ingest import ingest_inbox
 from flows.nightly import FILE_STATUS, _logger, assess, record_findings
 from flows.nightly import render_reports as render_task
@@ -74,13 +74,6 @@ EXTRACTS = ("enrolment", "settlement")
 ROW_GROUP = 250_000
 DASK_ADDRESS_ENV = "FUPIN_DASK_ADDRESS"
 POLARS_THREADS_ENV = "POLARS_MAX_THREADS"
-
-
-def county_folders(inbox: Path) -> list[str]:
-    """The county codes an inbox has folders for (sources.md's multi-county layout)."""
-    if not inbox.is_dir():
-        return []
-    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and is_county_folder(p.name))
 
 
 def unit_settings(settings: Settings, unit: str) -> Settings:

@@ -99,7 +99,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE
-    from flows.city import county_folders
+    from flows.inbox import county_folders  # not flows.city: a county's night needs no Dask
 
     if county_folders(inbox):
         return _city_nightly(args, inbox)

@@ -131,6 +131,13 @@ def is_county_folder(name: str) -> bool:
     return name.isdigit() and len(name) == 6
 
 
+def county_folders(inbox: Path) -> list[str]:
+    """The county codes an inbox has folders for (sources.md's multi-county layout)."""
+    if not inbox.is_dir():
+        return []
+    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and is_county_folder(p.name))
+
+
 def survey(inbox: Path, limits: InboxLimits | None = None, layout: Layout = SINGLE) -> list[Entry]:
     """Every entry of the inbox with what is to become of it, without following a link or
     opening a file: the source folders in order, each oldest first (so a later submission

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from config.settings import HOME_COUNTY, load_policy, load_resources, load_settings
-from flows.city import channels_of, county_folders, extract_shares, unit_settings
+from flows.city import channels_of, extract_shares, unit_settings
+from flows.inbox import county_folders
 
 
 def test_a_county_home_policy_and_channels(tmp_path: Path) -> None:
