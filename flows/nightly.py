@@ -7,10 +7,13 @@ under `fupin nightly`, in tests (Prefect's test harness) and as a scheduled depl
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Iterator
 from datetime import date
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,13 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+import transforms
 from config.settings import Resources, Settings, load_resources, load_settings, using_settings
 from flows.ingest import FileOutcome, ingest_inbox
 from flows.report import build_report, compute_indicators
 from reports import ReportFormat
 from transforms.indicators import period_of
-from transforms.reconcile import Reconciled, reconcile
+from transforms.reconcile import Reconciled, reconcile, resolve_persons
 from transforms.rules import ENROLMENT_READ, RulesRun
 from warehouse import db
 
@@ -39,6 +43,19 @@ KIND_NAMES = {
 }
 READ = {"enrolment": ENROLMENT_READ}
 LINK_KEY = ("source", "file_id", "sheet", "row_no")  # identity_link's primary key
+# What `resolve_persons` reads, as `load_in_force` reads it, and the code it runs.
+RESOLVED_FROM = [(k, None, READ.get(k)) for k in ("roster", "dibao", "enrolment")]
+RESOLVER_CODE = ("identity.py", "names.py", "ids.py", "reconcile.py", "frames.py")
+
+
+@cache
+def resolver_fingerprint() -> str:
+    """The resolver's code and the pinyin readings it compares names by, hashed."""
+    digest = hashlib.sha256(version("pypinyin").encode())
+    for name in RESOLVER_CODE:
+        digest.update(name.encode())
+        digest.update((Path(transforms.__file__).parent / name).read_bytes())
+    return digest.hexdigest()
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -109,7 +126,16 @@ def reconcile_and_record(
     as_of: date,
 ) -> tuple[Reconciled, dict[str, Any]]:
     shown = {i: name.rsplit("/", 1)[-1] for i, name in files.items()}  # a clerk knows the file name
-    result = reconcile(data, as_of, res.policy, res.divisions, shown)
+    # Who each roster row is depends on the roster, the roll and the enrolment alone: kept
+    # beside them in the row cache, it is worked out again only when one of them changes.
+    persons = db.derived(
+        engine,
+        "resolved",
+        RESOLVED_FROM,
+        [resolver_fingerprint()],
+        lambda: resolve_persons(data["roster"], data["dibao"], data["enrolment"]),
+    )
+    result = reconcile(data, as_of, res.policy, res.divisions, shown, persons=persons)
     return result, record_findings(engine, result.links, result.rules, run_id, as_of)
 
 

@@ -48,12 +48,14 @@ def reconcile(
     *,
     county: str | None = None,
     city_registered: pl.Series | None = None,
+    persons: pl.DataFrame | None = None,
 ) -> Reconciled:
     """With `county` (a county of a city): `data` holds that county's roster and villages,
     every county's 低保 roll (with `county_code`) and the city extracts (or the parts of them
     it can join, `transforms.city`); `city_registered` the identities of every county's
-    roster (R11)."""
-    persons = resolve_persons(data["roster"], data["dibao"], data["enrolment"])
+    roster (R11).  `persons`: `resolve_persons` of `data`, when the caller kept it."""
+    if persons is None:
+        persons = resolve_persons(data["roster"], data["dibao"], data["enrolment"])
     inputs = rule_inputs(persons, data, as_of, policy, file_names)
     inputs.county, inputs.city_registered = county, city_registered
     found = findings_of(inputs, data, divisions, rules)

@@ -9,7 +9,7 @@ here once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "INSURED",
     "LARGE_KINDS",
     "current",
+    "derived",
     "failed_runs_since",
     "finished_run_exists",
     "in_force_select",
@@ -92,6 +93,29 @@ def current(
         row_cache.write(folder, kind, year, columns, tok, frame)
         return frame
     return _current_from_sql(bind, kind, year, columns)
+
+
+def derived(
+    bind: Bind,
+    name: str,
+    inputs: Sequence[tuple[str, int | None, Sequence[str] | None]],
+    depends_on: Sequence[str],
+    compute: Callable[[], pl.DataFrame],
+) -> pl.DataFrame:
+    """`compute()`, a frame that depends only on the rows in force `inputs` ((kind, year,
+    columns) each, as `current` reads them) and the code `depends_on` names: kept in the
+    row cache beside them and read back while none of them changed."""
+    folder = row_cache.folder_of(bind)
+    if folder is None:
+        return compute()
+    with connection(bind) as conn:
+        tok = row_cache.derived_token(conn, name, inputs, depends_on)
+    kept = row_cache.read(folder, name, None, None, tok)
+    if kept is not None:
+        return kept
+    frame = compute()
+    row_cache.write(folder, name, None, None, tok, frame)
+    return frame
 
 
 def enrolment_years(bind: Bind) -> list[int]:

@@ -82,6 +82,18 @@ def issues_token(conn: Connection) -> str:
     return _digest(conn, ["issues_in_force"], [*files, list(held)])
 
 
+def derived_token(
+    conn: Connection,
+    name: str,
+    inputs: Sequence[tuple[str, int | None, Sequence[str] | None]],
+    depends_on: Sequence[str],
+) -> str:
+    """What decides a result computed from rows in force alone (`queries.derived`): the
+    tokens of its inputs, each (kind, year, columns) as `current` reads it, and
+    `depends_on` (the fingerprint of the code that computes it)."""
+    return _digest(conn, [name, list(depends_on)], [token(conn, *i) for i in inputs])
+
+
 def _accepted(conn: Connection, sources: Sequence[str], validated: bool = False) -> list[Any]:
     files = models.table("source_file")
     # id and seq decide what is in force; sha256, data_digest, rows_loaded and received_at

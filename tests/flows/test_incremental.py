@@ -67,5 +67,6 @@ def test_incremental_nights_equal_nights_from_scratch(
         assert a["finding"].height > 0 and a["dq_issue"].height > 0 and a["indicator"].height > 0
 
     copies = list((sides["incremental"] / "home" / "cache" / "rows").glob("*.parquet"))
-    assert {p.name.split(".")[0] for p in copies} >= {"roster", "enrolment", "settlement"}
+    kept = {"roster", "enrolment", "settlement", "issues_in_force", "resolved"}
+    assert {p.name.split(".")[0] for p in copies} >= kept
     assert not (sides["scratch"] / "home" / "cache").exists()

@@ -184,3 +184,33 @@ def test_the_issues_in_force_are_kept_and_follow_every_change(db_url: str, tmp_p
     assert same().height == 0
     assert len(_copies(tmp_path / "rows", "issues_in_force")) == 1  # older copies replaced
     plain.dispose()
+
+
+def test_a_derived_frame_is_computed_again_only_when_its_inputs_change(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = _cached(db_url, tmp_path / "rows")
+    calls: list[int] = []
+
+    def families() -> pl.DataFrame:  # a list column, as the resolver's `candidates`
+        calls.append(1)
+        rows = db.current(engine, "dibao")
+        return rows.group_by("file_id").agg(pl.col("family_id").sort()).sort("file_id")
+
+    inputs = [("dibao", None, None)]
+    _dibao(engine, ["F2", "F1"])
+    first = db.derived(engine, "families", inputs, ["v1"], families)
+    again = db.derived(engine, "families", inputs, ["v1"], families)
+    assert again.equals(first) and again.schema == first.schema and len(calls) == 1
+    assert db.derived(engine, "families", inputs, ["v2"], families).equals(first)  # new code
+    assert len(calls) == 2
+    f2 = _dibao(engine, ["F3"])  # a new roll in force
+    db.put_in_force(engine, f2)
+    assert db.derived(engine, "families", inputs, ["v2"], families)["family_id"].to_list() == [
+        ["F3"]
+    ]
+    assert len(calls) == 3
+    uncached = db.connect(db_url)
+    assert db.derived(uncached, "families", inputs, ["v2"], families).height == 1
+    assert len(calls) == 4  # without a cache folder: always computed
+    uncached.dispose()
