@@ -78,20 +78,9 @@ def issues_in_force(bind: Bind) -> pl.DataFrame:
     one problem, seen last in the newer file).  Kept in the row cache like the rows in force
     (`row_cache.issues_token`): a night on which no file was accepted, validated or released
     reads the copy instead of joining every table in force."""
-    folder = row_cache.folder_of(bind)
-    if folder is None:
-        return _issues_in_force(bind)
-    with connection(bind) as conn:
-        tok = row_cache.issues_token(conn)
-    kept = row_cache.read(folder, CACHED, None, None, tok)
-    if kept is not None:
-        return kept
-    frame = _issues_in_force(bind)
-    row_cache.write(folder, CACHED, None, None, tok, frame)
-    return frame
-
-
-CACHED = "issues_in_force"  # its name in the row cache
+    return row_cache.through(
+        bind, "issues_in_force", None, None, row_cache.issues_token, lambda: _issues_in_force(bind)
+    )
 
 
 def _issues_in_force(bind: Bind) -> pl.DataFrame:

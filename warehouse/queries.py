@@ -82,17 +82,14 @@ def current(
     are in force nowhere).  "Newest" is the file put in force last (`source_file.seq`:
     arrival order, or the office's release of a held submission).
     """
-    folder = row_cache.folder_of(bind)
-    if folder is not None:
-        with connection(bind) as conn:
-            tok = row_cache.token(conn, kind, year, columns)
-        kept = row_cache.read(folder, kind, year, columns, tok)
-        if kept is not None:
-            return kept
-        frame = _current_from_sql(bind, kind, year, columns)
-        row_cache.write(folder, kind, year, columns, tok, frame)
-        return frame
-    return _current_from_sql(bind, kind, year, columns)
+    return row_cache.through(
+        bind,
+        kind,
+        year,
+        columns,
+        lambda conn: row_cache.token(conn, kind, year, columns),
+        lambda: _current_from_sql(bind, kind, year, columns),
+    )
 
 
 def derived(
@@ -105,17 +102,14 @@ def derived(
     """`compute()`, a frame that depends only on the rows in force `inputs` ((kind, year,
     columns) each, as `current` reads them) and the code `depends_on` names: kept in the
     row cache beside them and read back while none of them changed."""
-    folder = row_cache.folder_of(bind)
-    if folder is None:
-        return compute()
-    with connection(bind) as conn:
-        tok = row_cache.derived_token(conn, name, inputs, depends_on)
-    kept = row_cache.read(folder, name, None, None, tok)
-    if kept is not None:
-        return kept
-    frame = compute()
-    row_cache.write(folder, name, None, None, tok, frame)
-    return frame
+    return row_cache.through(
+        bind,
+        name,
+        None,
+        None,
+        lambda conn: row_cache.derived_token(conn, name, inputs, depends_on),
+        compute,
+    )
 
 
 def enrolment_years(bind: Bind) -> list[int]:

@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from config.private import open_private, private_dir
 from transforms.intake import FOLDER_KINDS
 from warehouse import models
+from warehouse.bulk import Bind, connection
 
 FORMAT = 1  # bump when what a copy holds changes meaning
 _FOLDERS: weakref.WeakKeyDictionary[Engine, Path] = weakref.WeakKeyDictionary()
@@ -53,6 +54,30 @@ def attach(engine: Engine, folder: Path) -> Engine:
 
 def folder_of(bind: Engine | Connection) -> Path | None:
     return _FOLDERS.get(bind if isinstance(bind, Engine) else bind.engine)
+
+
+def through(
+    bind: Bind,
+    kind: str,
+    year: int | None,
+    columns: Sequence[str] | None,
+    token_of: Callable[[Connection], str],
+    compute: Callable[[], pl.DataFrame],
+) -> pl.DataFrame:
+    """`compute()` read through the cache of `bind`'s engine: the copy for the token
+    `token_of` gives (read on its own connection), else computed and kept under it; always
+    computed when the engine keeps no copies."""
+    folder = folder_of(bind)
+    if folder is None:
+        return compute()
+    with connection(bind) as conn:
+        tok = token_of(conn)
+    kept = read(folder, kind, year, columns, tok)
+    if kept is not None:
+        return kept
+    frame = compute()
+    write(folder, kind, year, columns, tok, frame)
+    return frame
 
 
 def token(conn: Connection, kind: str, year: int | None, columns: Sequence[str] | None) -> str:
