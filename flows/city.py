@@ -263,29 +263,38 @@ def close_extracts(
     run_id: int,
     settled: list[dict[str, Any]],
     loads: list[dict[str, Any]],
-    issues: dict[str, int],
+    checked: dict[str, Any] | None,
     parts: list[dict[str, Any]],
     work: str,
+    problem: str | None = None,
 ) -> dict[str, Any]:
-    """The city's run over its extracts recorded as finished, with what its files came to."""
+    """The city's run over its extracts recorded as finished, with what its files came to:
+    failed when its extracts in force could not be written (`problem`), needing attention
+    when a load or the issues' check failed (None) or a file needs a clerk."""
     outcomes = [FileOutcome(**o) for o in settled]
     outcomes += [FileOutcome(**o) for load in loads for o in load["outcomes"]]
+    failures = [load["failed"] for load in loads if load.get("failed")]
+    issues = checked["issues"] if checked else {}
     with _unit(CITY_CODE) as (_, engine), db.run_lock(engine, exclusive=True):
         paths: dict[str, Any] = {
             kind: [part["path"] for part in parts if part["kind"] == kind] for kind in EXTRACTS
         }
         paths["files"] = _write_files(engine, Path(work) / CITY_CODE)
         seen = _said("全市医保数据", outcomes)
-        needs = any(o.needs_attention for o in outcomes)
-        stats = {"files": seen, "issues": issues}
-        db.finish_run(engine, run_id, "needs_attention" if needs else "succeeded", stats)
+        needs = any(o.needs_attention for o in outcomes) or bool(failures) or checked is None
+        stats: dict[str, Any] = {"files": seen, "issues": issues}
+        if failures or checked is None or problem:
+            stats["failed_steps"] = {"loads": failures, "issues": checked is None, "parts": problem}
+        status = "failed" if problem else "needs_attention" if needs else "succeeded"
+        db.finish_run(engine, run_id, status, stats)
     return {
         "unit": CITY_CODE,
         "run_id": run_id,
         "paths": paths,
         "files": seen,
         "issues": issues,
-        "needs_attention": needs,
+        "needs_attention": needs or bool(problem),
+        "failed": problem,
         "seconds": round(sum(load["seconds"] for load in loads), 2),
         **_process(),
     }
@@ -353,9 +362,11 @@ def judge(
     as_of: str,
     formats: list[str],
     send: bool = True,
+    unresolved: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The county's findings (R01-R15 city-wide, and its part of R16), life cycles,
-    indicators and reports, in its own warehouse; then its townships' alerts."""
+    indicators and reports, in its own warehouse; then its townships' alerts.  `unresolved`:
+    the counties whose identities are missing tonight (`transforms.city.judge`)."""
     day = date.fromisoformat(as_of)
     mine, parts = intakes[county]["paths"], resolved[county]
     data = {
@@ -371,7 +382,15 @@ def judge(
     with _unit(county) as (res, engine), db.run_lock(engine, exclusive=True):
         try:
             result = city_transforms.judge(
-                county, data, persons, day, res.policy, res.divisions, files, city_counties()
+                county,
+                data,
+                persons,
+                day,
+                res.policy,
+                res.divisions,
+                files,
+                city_counties(),
+                unresolved,
             )
         except Exception as exc:  # recorded on the county's run, then the flow reports it
             db.finish_run(engine, run_id, "failed", {"error": type(exc).__name__})
@@ -395,6 +414,22 @@ def judge(
         stats["alerts"] = _county_alerts(county, res, run_id)
         needs = needs or bool(stats["alerts"] and stats["alerts"]["failed"])
     return {"county": county, "run_id": run_id, "needs_attention": needs, **stats, **_process()}
+
+
+@task(name="not-judged", cache_policy=NO_CACHE, task_run_name="not-judged-{county}")
+def not_judged(county: str, intake: dict[str, Any], why: str) -> dict[str, Any]:
+    """A county that cannot be judged tonight (`why`, in Chinese): its run ends failed with
+    what its intake did, and its findings, indicators and reports stay as they were."""
+    _logger().error("%s 本次未比对核查（%s），本县核查结果本次未更新", county, why)
+    with _unit(county) as (_, engine), db.run_lock(engine, exclusive=True):
+        stats = {
+            "error": why,
+            "intake_failed": intake.get("intake_failed"),
+            "files": intake["files"],
+            "issues": intake["issues"],
+        }
+        db.finish_run(engine, intake["run_id"], "failed", stats)
+    return {"county": county, "failed": why, "needs_attention": True, "pid": 0, "peak_mb": 0}
 
 
 def channels_of(county: str, settings: Settings) -> Path | None:
@@ -517,36 +552,47 @@ def city_nightly(
     settings = load_settings()
     work = unit_settings(settings, CITY_CODE).home / "work" / day.isoformat()
     try:
-        opened = open_extracts.submit(str(inbox_path), day.isoformat()).result()
-        run_id = opened["run_id"]
-        loading = [
-            load_extract.submit(str(inbox_path), run_id, elsewhere, n)
-            for n, elsewhere in enumerate(extract_shares(opened, inbox_path))
-        ]
-        taken = {c: intake.submit(c, str(inbox_path), day.isoformat(), str(work)) for c in codes}
-        loads = [f.result() for f in loading]
-        # The extracts' issues and their parts in force, side by side.
-        checking = extract_issues.submit(run_id, day.isoformat(), loads)
-        writing = [
-            extract_part.submit(kind, year, str(work), loads) for kind, year in extract_parts()
-        ]
-        parts, checked = [f.result() for f in writing], checking.result()
-        closed = close_extracts.submit(
-            run_id, opened["settled"], loads, checked["issues"], parts, str(work)
+        as_of_text, formats = day.isoformat(), formats or ["html"]
+        opened, problem = _settle(
+            open_extracts.submit(str(inbox_path), as_of_text), "全市医保数据的登记"
         )
+        loading = [
+            load_extract.submit(str(inbox_path), opened["run_id"], elsewhere, n)
+            for n, elsewhere in enumerate(extract_shares(opened, inbox_path) if opened else [])
+        ]
+        taken = {c: intake.submit(c, str(inbox_path), as_of_text, str(work)) for c in codes}
+        loads, checked, parts, closed = [], None, [], None
+        for n, loading_share in enumerate(loading, 1):
+            # A share that failed leaves its files "loading": the next run takes them up
+            # again, and tonight the extracts in force are what was in force before.
+            got, why = _settle(loading_share, f"全市医保数据第 {n} 份文件的载入")
+            loads.append(got or {"outcomes": [], "seconds": 0.0, "failed": why})
+        if opened is not None:
+            run_id = opened["run_id"]
+            # The extracts' issues and their parts in force, side by side.
+            checking = extract_issues.submit(run_id, as_of_text, loads)
+            writing = [
+                extract_part.submit(kind, year, str(work), loads) for kind, year in extract_parts()
+            ]
+            for part in writing:
+                got, why = _settle(part, "全市医保数据在用部分的准备")
+                problem = problem or why
+                parts += [got] if got else []
+            checked, _ = _settle(checking, "全市医保数据质量问题的核查")
+            closed, why = _settle(
+                close_extracts.submit(
+                    run_id, opened["settled"], loads, checked, parts, str(work), problem
+                ),
+                "全市医保数据运行的记录",
+            )
+            problem = problem or why
         intakes = {c: f.result() for c, f in taken.items()}
-        intakes[CITY_CODE] = closed.result()
-        resolving = {c: resolve.submit(c, intakes) for c in codes}
-        resolved = {c: f.result() for c, f in resolving.items()}
-        judging = {
-            c: judge.submit(c, intakes, resolved, day.isoformat(), formats or ["html"], send)
-            for c in codes
-        }
+        judging = _judging(codes, intakes, closed, problem, as_of_text, formats, send)
         judged = {c: _judged(c, f) for c, f in judging.items()}
-        reports = city_summary.submit(codes, day.isoformat(), formats or ["html"]).result()
+        reports = city_summary.submit(codes, as_of_text, formats).result()
         peaks: dict[int, int] = {}
         threads: dict[int, int] = {}
-        steps = [*loads, checked, *parts, *intakes.values(), *resolved.values(), *judged.values()]
+        steps = [*loads, checked or {}, *parts, *intakes.values(), *judged.values()]
         for step in steps:
             if step.get("pid"):  # a county whose judgement failed reports none
                 peaks[step["pid"]] = max(peaks.get(step["pid"], 0), step["peak_mb"])
@@ -556,10 +602,11 @@ def city_nightly(
             "worker_peak_mb": sorted(peaks.values(), reverse=True),
             "worker_polars_threads": sorted(threads.values()),
             "counties": judged,
-            "extracts": intakes[CITY_CODE],
+            "extracts": closed or {"unit": CITY_CODE, "failed": problem},
             "reports": reports,
             "needs_attention": any(j["needs_attention"] for j in judged.values())
-            or intakes[CITY_CODE]["needs_attention"],
+            or closed is None
+            or closed["needs_attention"],
             "seconds": round(time.perf_counter() - started, 2),
         }
         _logger().info(
@@ -568,6 +615,55 @@ def city_nightly(
         return summary
     finally:  # the exchanged Parquet holds personal data: it lives for the run only
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _settle(future: Any, what: str) -> tuple[Any, str | None]:
+    """A task's result, or None and why it failed (`what` failed is said in the log): a
+    failed step of the city's extracts costs the night only what depends on it.  Only the
+    warehouse being unreachable stops the run."""
+    try:
+        return future.result(), None
+    except OperationalError:
+        raise
+    except Exception as exc:
+        why = _where(exc)
+        _logger().error("%s出错（%s）", what, why)
+        return None, why
+
+
+def _judging(
+    codes: list[str],
+    intakes: dict[str, dict[str, Any]],
+    extracts: dict[str, Any] | None,
+    problem: str | None,
+    as_of: str,
+    formats: list[str],
+    send: bool,
+) -> dict[str, Any]:
+    """Every county judged, as far as tonight allows:
+    - without the extracts in force (`problem`), no county: judged on part of the city's
+      insurance, every poor person might look uninsured;
+    - a county whose identities failed to resolve is not judged, and the others are judged
+      without the rules that need every county's identities (R11, R16)."""
+    if extracts is None or problem:
+        held = f"全市医保数据未能备妥：{problem}"
+        return {c: not_judged.submit(c, intakes[c], held) for c in codes}
+    intakes = {**intakes, CITY_CODE: extracts}
+    resolving = {c: resolve.submit(c, intakes) for c in codes}
+    resolved: dict[str, dict[str, Any]] = {}
+    unresolved: dict[str, str] = {}
+    for c, future in resolving.items():
+        got, failed = _settle(future, f"{c} 的身份比对")
+        if got is None:
+            unresolved[c] = failed or ""
+        else:
+            resolved[c] = got
+    judging = {
+        c: judge.submit(c, intakes, resolved, as_of, formats, send, unresolved) for c in resolved
+    }
+    for c, why in unresolved.items():
+        judging[c] = not_judged.submit(c, intakes[c], f"身份比对出错：{why}")
+    return judging
 
 
 def _judged(county: str, future: Any) -> dict[str, Any]:

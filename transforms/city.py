@@ -25,7 +25,15 @@ from transforms.reconcile import Reconciled, reconcile
 from transforms.rules import ACTIVE, RulesRun, _where, _who
 from transforms.text import fmt
 
-__all__ = ["CITY_RULES", "Wanted", "judge", "matching", "r16_duplicate_across_counties", "wanted"]
+__all__ = [
+    "CITY_RULES",
+    "NEEDS_EVERY_COUNTY",
+    "Wanted",
+    "judge",
+    "matching",
+    "r16_duplicate_across_counties",
+    "wanted",
+]
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,11 @@ def _empty_city() -> pl.DataFrame:
     ).with_columns(severity=pl.lit(None, pl.Utf8))
 
 
+# The rules that need every county's identities: R11 (a 低保 family registered in no
+# county) and the rules across counties.  Without one county's, they are not judged.
+NEEDS_EVERY_COUNTY = ("R11", *CITY_RULES)
+
+
 def judge(
     county: str,
     data: dict[str, pl.DataFrame],
@@ -154,24 +167,39 @@ def judge(
     divisions: Divisions,
     file_names: dict[int, str],
     county_names: dict[str, str],
+    unresolved: dict[str, str] | None = None,
 ) -> Reconciled:
     """A county's reconciliation in a city: R01-R15 on its roster with every lookup
     city-wide (`data`: its roster and villages, every county's 低保 roll, the extract rows it
-    can join), and its part of R16 over `persons`, every county's resolved roster."""
+    can join), and its part of R16 over `persons`, every county's resolved roster.
+
+    `unresolved`: the counties whose identities are missing tonight (code -> why).  Then the
+    rules of NEEDS_EVERY_COUNTY are reported failed, not judged on part of the city: their
+    findings stay as they were, rather than be resolved or raised for want of a roster."""
     registered = pl.concat([p["identity"] for p in persons.values()]).drop_nulls().unique()
     result = reconcile(
         data, as_of, policy, divisions, file_names, county=county, city_registered=registered
     )
-    every = pl.concat(list(persons.values()), how="diagonal_relaxed")
-    city = city_rules(every, county_names, file_names)
-    mine = city.findings.filter(pl.col("county_code") == county).drop("county_code")
     run = result.rules
-    merged = RulesRun(
-        pl.concat([run.findings, mine.select(run.findings.columns)]),
-        run.ran + city.ran,
-        {**run.failed, **city.failed},
-        {**run.keyless, **city.keyless},
-    )
+    if unresolved:
+        why = "、".join(county_names.get(c, c) for c in sorted(unresolved)) + "身份比对未完成"
+        held = set(NEEDS_EVERY_COUNTY)
+        merged = RulesRun(
+            run.findings.filter(~pl.col("rule").is_in(list(held))),
+            [r for r in run.ran if r not in held],
+            {**run.failed, **dict.fromkeys(NEEDS_EVERY_COUNTY, why)},
+            run.keyless,
+        )
+    else:
+        every = pl.concat(list(persons.values()), how="diagonal_relaxed")
+        city = city_rules(every, county_names, file_names)
+        mine = city.findings.filter(pl.col("county_code") == county).drop("county_code")
+        merged = RulesRun(
+            pl.concat([run.findings, mine.select(run.findings.columns)]),
+            run.ran + city.ran,
+            {**run.failed, **city.failed},
+            {**run.keyless, **city.keyless},
+        )
     # Each county records the links of its own rows (another county's 低保 rows are that
     # county's to record, and its warehouse holds their files).
     dibao = data["dibao"]

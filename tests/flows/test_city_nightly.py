@@ -174,3 +174,103 @@ def test_one_countys_failure_does_not_stop_the_others(
     )
     lc = after.filter(pl.col("county_code") == "440281")
     assert lc.height > 0 and (lc["last_seen"] == date.fromisoformat(later)).all()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_failed_extract_and_resolve_steps_cost_only_what_depends_on_them(
+    harness, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Night 2: a load of the extracts and 乐昌市's identity resolution fail.  The load's
+    files stay as they were in force; 乐昌市 is not judged; 南雄市 is, but not by R11 and R16,
+    which need every county's identities: their findings keep their state.  Night 3: one part
+    of the extracts in force cannot be written, so no county is judged (on part of the city's
+    insurance every poor person might look uninsured).  Night 4, nothing broken: every
+    finding is judged again and has kept its identity and its age."""
+    from prefect import task
+
+    import flows.city as city
+
+    world = tmp_path / "world"
+    _generate(world, 5, tmp_path / "h")
+    inbox, home = str(world / "inbox"), str(tmp_path / "h")
+    nights = [(AS_OF + timedelta(days=n)).isoformat() for n in range(4)]
+    first = run_city(inbox, nights[0], pg_url, home, workers=0, send=False)
+    assert not first["needs_attention"]
+    before = city_findings(pg_url)
+    held = before.filter(pl.col("rule").is_in(["R11", "R16"]))
+    assert {"R11", "R16"} <= set(before["rule"]) and held.height > 0
+
+    resolve_persons = city.resolve_persons
+
+    def broken_resolve(roster, *args):
+        if roster["township_code"].drop_nulls().str.starts_with("440281").any():
+            raise IndexError("a resolver's defect")
+        return resolve_persons(roster, *args)
+
+    @task(name="load-extract")
+    def broken_load(*args, **kwargs):
+        raise MemoryError("a worker lost")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(city, "resolve_persons", broken_resolve)
+        patch.setattr(city, "load_extract", broken_load)
+        night = run_city(inbox, nights[1], pg_url, home, workers=0, send=False)
+    assert night["needs_attention"] and night["extracts"]["needs_attention"]
+    lechang, nanxiong = night["counties"]["440281"], night["counties"]["440282"]
+    assert lechang["failed"].startswith("身份比对出错：IndexError")
+    assert set(nanxiong["findings"]["rules_failed"]) == {"R11", "R16"}
+    after = city_findings(pg_url)
+    keep = ["county_code", "key", "first_seen", "last_seen"]
+    moved = after.filter(pl.col("last_seen") == date.fromisoformat(nights[1]))
+    stayed = after.join(moved, on=["county_code", "key"], how="anti")
+    # 南雄市's other findings were judged tonight on the extracts in force; nothing else was
+    assert set(moved["county_code"]) == {"440282"}
+    assert not set(moved["rule"]) & {"R11", "R16"}
+    assert (
+        stayed.select(keep)
+        .sort(keep)
+        .equals(before.join(moved, on=["county_code", "key"], how="anti").select(keep).sort(keep))
+    )
+    assert (
+        after.select("county_code", "key")
+        .sort("*")
+        .equals(before.select("county_code", "key").sort("*"))
+    )
+
+    write_part = city.extract_part.fn
+
+    @task(name="extract-part")
+    def broken_part(kind, *args, **kwargs):
+        if kind == "settlement":
+            raise OSError("a full disk")
+        return write_part(kind, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(city, "extract_part", broken_part)
+        night = run_city(inbox, nights[2], pg_url, home, workers=0, send=False)
+    assert night["extracts"]["failed"].startswith("OSError")
+    for county in COUNTIES:
+        assert night["counties"][county]["failed"].startswith("全市医保数据未能备妥")
+    assert city_findings(pg_url).select(keep).sort(keep).equals(after.select(keep).sort(keep))
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            text(
+                "SELECT status FROM c440200.run UNION ALL SELECT status FROM c440281.run ORDER BY 1"
+            )
+        ).scalars()
+        assert sorted(statuses) == sorted(
+            ["succeeded", "needs_attention", "failed"] + ["succeeded", "failed", "failed"]
+        )
+    engine.dispose()
+
+    last = run_city(inbox, nights[3], pg_url, home, workers=0, send=False)
+    assert not last["needs_attention"]
+    again = city_findings(pg_url)
+    assert (
+        again.select("county_code", "key", "first_seen")
+        .sort("*")
+        .equals(before.select("county_code", "key", "first_seen").sort("*"))
+    )
+    assert (again["last_seen"] == date.fromisoformat(nights[3])).all()
