@@ -488,9 +488,10 @@ def task_runner(workers: int | None = None, address: str | None = None) -> Any:
         "silence_logs": logging.WARNING,
     }
     if POLARS_THREADS_ENV not in os.environ:
-        # The machine's cores shared out between the workers, as Dask does for OpenMP and
-        # BLAS: polars would otherwise start a thread per core in every worker, and the
-        # workers' threads would fight over the cores.
+        # The machine's cores shared out between the workers: polars would otherwise start
+        # a thread per core in every worker, and the workers' threads would fight over the
+        # cores.  (Dask's nanny caps OpenMP and BLAS at one thread per worker; polars it
+        # leaves alone.)
         cluster["env"] = {POLARS_THREADS_ENV: str(max(1, (os.cpu_count() or 1) // n))}
     return DaskTaskRunner(cluster_kwargs=cluster)
 
