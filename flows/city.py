@@ -135,13 +135,13 @@ def intake(county: str, inbox: str, as_of: str, work: str) -> dict[str, Any]:
             failed = _where(exc)
             _logger().error("%s 接收文件出错（%s），本县沿用已在用的数据继续核查", county, failed)
             outcomes, issues = [], {}
-        paths = {}
-        for kind in REGISTER:
-            frame = db.current(engine, kind)
-            if kind == "dibao":
-                frame = frame.with_columns(county_code=pl.lit(county))
-            paths[kind] = _write(frame, Path(work) / county / f"{kind}.parquet")
-        paths["files"] = _write_files(engine, Path(work) / county)
+        try:
+            paths = _write_register(engine, county, Path(work))
+        except OperationalError:
+            raise
+        except Exception as exc:  # recorded on the county's run, then the flow reports it
+            db.finish_run(engine, run_id, "failed", {"error": _where(exc)})
+            raise
     return {
         "unit": county,
         "run_id": run_id,
@@ -153,6 +153,18 @@ def intake(county: str, inbox: str, as_of: str, work: str) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 2),
         **_process(),
     }
+
+
+def _write_register(engine: Engine, county: str, work: Path) -> dict[str, str]:
+    """The county's register in force (and its files' names) as Parquet for the next tasks."""
+    paths = {}
+    for kind in REGISTER:
+        frame = db.current(engine, kind)
+        if kind == "dibao":
+            frame = frame.with_columns(county_code=pl.lit(county))
+        paths[kind] = _write(frame, work / county / f"{kind}.parquet")
+    paths["files"] = _write_files(engine, work / county)
+    return paths
 
 
 def _write_files(engine: Engine, out: Path) -> str:
@@ -587,9 +599,24 @@ def city_nightly(
                 "全市医保数据运行的记录",
             )
             problem = problem or why
-        intakes = {c: f.result() for c, f in taken.items()}
-        judging = _judging(codes, intakes, closed, problem, as_of_text, formats, send)
-        judged = {c: _judged(c, f) for c, f in judging.items()}
+        intakes: dict[str, dict[str, Any]] = {}
+        unread: dict[str, str] = {}
+        for c, taking in taken.items():
+            got, why = _settle(taking, f"{c} 的接收")
+            if got is None:
+                unread[c] = why or ""
+            else:
+                intakes[c] = got
+        if unread and not problem:
+            # Every county's judgement reads every county's 低保 roll and identities.
+            problem = "、".join(f"{c} 的接收出错（{why}）" for c, why in unread.items())
+        judging = _judging(list(intakes), intakes, closed, problem, as_of_text, formats, send)
+        judged = {
+            c: _judged(c, judging[c])
+            if c in judging
+            else {"county": c, "failed": f"接收出错：{unread[c]}", "needs_attention": True}
+            for c in codes
+        }
         reports = city_summary.submit(codes, as_of_text, formats).result()
         peaks: dict[int, int] = {}
         threads: dict[int, int] = {}
@@ -642,12 +669,13 @@ def _judging(
     send: bool,
 ) -> dict[str, Any]:
     """Every county judged, as far as tonight allows:
-    - without the extracts in force (`problem`), no county: judged on part of the city's
-      insurance, every poor person might look uninsured;
+    - without the extracts in force or a county's register (`problem`), no county: judged on
+      part of the city's insurance, every poor person might look uninsured, and on part of
+      its 低保 rolls, uncovered;
     - a county whose identities failed to resolve is not judged, and the others are judged
       without the rules that need every county's identities (R11, R16)."""
     if extracts is None or problem:
-        held = f"全市医保数据未能备妥：{problem}"
+        held = f"全市数据未能备妥：{problem}"
         return {c: not_judged.submit(c, intakes[c], held) for c in codes}
     intakes = {**intakes, CITY_CODE: extracts}
     resolving = {c: resolve.submit(c, intakes) for c in codes}

@@ -184,9 +184,10 @@ def test_failed_extract_and_resolve_steps_cost_only_what_depends_on_them(
     """Night 2: a load of the extracts and 乐昌市's identity resolution fail.  The load's
     files stay as they were in force; 乐昌市 is not judged; 南雄市 is, but not by R11 and R16,
     which need every county's identities: their findings keep their state.  Night 3: one part
-    of the extracts in force cannot be written, so no county is judged (on part of the city's
-    insurance every poor person might look uninsured).  Night 4, nothing broken: every
-    finding is judged again and has kept its identity and its age."""
+    of the extracts in force cannot be written, and 乐昌市's register in force neither, so
+    no county is judged (on part of the city's insurance every poor person might look
+    uninsured).  Night 4, nothing broken: every finding is judged again and has kept its
+    identity and its age."""
     from prefect import task
 
     import flows.city as city
@@ -246,12 +247,21 @@ def test_failed_extract_and_resolve_steps_cost_only_what_depends_on_them(
             raise OSError("a full disk")
         return write_part(kind, *args, **kwargs)
 
+    write_register = city._write_register
+
+    def broken_register(engine, county, work):
+        if county == "440281":
+            raise PermissionError("a folder the worker cannot write")
+        return write_register(engine, county, work)
+
     with monkeypatch.context() as patch:
         patch.setattr(city, "extract_part", broken_part)
+        patch.setattr(city, "_write_register", broken_register)
         night = run_city(inbox, nights[2], pg_url, home, workers=0, send=False)
     assert night["extracts"]["failed"].startswith("OSError")
-    for county in COUNTIES:
-        assert night["counties"][county]["failed"].startswith("全市医保数据未能备妥")
+    assert night["counties"]["440281"]["failed"].startswith("接收出错：PermissionError")
+    held = night["counties"]["440282"]["failed"]
+    assert held.startswith("全市数据未能备妥：OSError") and "440281 的接收出错" not in held
     assert city_findings(pg_url).select(keep).sort(keep).equals(after.select(keep).sort(keep))
     engine = create_engine(pg_url)
     with engine.connect() as conn:
