@@ -646,9 +646,9 @@ def city_nightly(
 
 
 def _settle(future: Any, what: str) -> tuple[Any, str | None]:
-    """A task's result, or None and why it failed (`what` failed is said in the log): a
-    failed step of the city's extracts costs the night only what depends on it.  Only the
-    warehouse being unreachable stops the run."""
+    """A task's result, or None and why it failed (that `what` failed is said in the log):
+    a failed step costs the night only what depends on it.  Only the warehouse being
+    unreachable stops the run."""
     try:
         return future.result(), None
     except OperationalError:

@@ -128,25 +128,40 @@ def _city_nightly(args: argparse.Namespace, inbox: Path) -> int:
         return USAGE
     as_of = args.as_of.isoformat() if args.as_of else None
     result = run_city(str(inbox), as_of, workers=args.workers)
+    print(city_lines(result))
+    return NEEDS_PERSON if result["needs_attention"] else OK
+
+
+def city_lines(result: dict[str, Any]) -> str:
+    """What a city's night came to, a line per county (and the city's extracts when they
+    failed), for the operator at the command line."""
+    lines = []
+    if result["extracts"].get("failed"):
+        lines.append(f"全市医保数据：未能备妥（{result['extracts']['failed']}），详见运行日志。")
     for code, county in result["counties"].items():
         if county.get("failed"):
-            print(
-                f"{code}：比对核查出错（{county['failed']}），本县核查结果本次未更新，"
-                "请联系系统管理员；其他县（市、区）不受影响。"
+            lines.append(
+                f"{code}：本次未比对核查（{county['failed']}），本县核查结果保持上一次的，"
+                "请联系系统管理员。"
             )
             continue
         if county.get("intake_failed"):
-            print(f"{code}：接收文件出错（{county['intake_failed']}），本县沿用已在用的数据核查。")
+            lines.append(
+                f"{code}：接收文件出错（{county['intake_failed']}），本县沿用已在用的数据核查。"
+            )
         f, i, files = county["findings"], county["issues"], county["files"]
-        print(
+        lines.append(
             f"{code}（运行 #{county['run_id']}）：新接收文件 {files.get('accepted', 0)} 个；"
             f"核查发现 新增 {f['new']}，仍未整改 {f['still_open']}，已整改 {f['resolved']}；"
             f"数据质量问题 新增 {i['new']}，仍未整改 {i['still_open']}，已整改 {i['resolved']}。"
         )
-        for path in county.get("reports", []):
-            print(f"  报告：{path}")
-    print(f"多县夜间核查完成（截至 {result['as_of']}），用时 {result['seconds']:.1f} 秒。")
-    return NEEDS_PERSON if result["needs_attention"] else OK
+        lines += [
+            f"  规则{rule}：本次未更新（{why}），其核查结果保持原状。"
+            for rule, why in f.get("rules_failed", {}).items()
+        ]
+        lines += [f"  报告：{path}" for path in county.get("reports", [])]
+    lines.append(f"多县夜间核查完成（截至 {result['as_of']}），用时 {result['seconds']:.1f} 秒。")
+    return "\n".join(lines)
 
 
 def _print_run(result: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from config.schema import READ_ISSUE_KINDS
 from transforms.intake import FOLDER_KINDS
 from warehouse import models, row_cache
 from warehouse.bulk import Bind, connection, read_frame, table_schema, transaction, write_frame
-from warehouse.queries import in_force_select
+from warehouse.queries import enrolment_in_force, in_force_select
 
 
 def record_file_issues(
@@ -87,8 +87,9 @@ def _issues_in_force(bind: Bind) -> pl.DataFrame:
     found = models.table("file_issue")
     suite = found.c.kind.not_in(READ_ISSUE_KINDS)
     parts = []
+    enrolment = enrolment_in_force(bind)  # as values: PostgreSQL then probes, not hashes
     for kind in models.CANONICAL_TABLES:
-        stmt, rows, _ = in_force_select(kind)
+        stmt, rows, _ = in_force_select(kind, enrolment)
         same_row = stmt.with_only_columns(literal(1)).where(
             rows.c.file_id == found.c.file_id,
             rows.c.sheet == func.coalesce(found.c.sheet, ""),  # an issue has no sheet for CSV

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, Table, and_, func, inspect, or_, select, tuple_
+from sqlalchemy import Select, Table, and_, func, inspect, or_, select, text, tuple_
 
 from transforms import ids
 from transforms.frames import INSURED
@@ -29,6 +29,7 @@ __all__ = [
     "LARGE_KINDS",
     "current",
     "derived",
+    "enrolment_in_force",
     "failed_runs_since",
     "finished_run_exists",
     "in_force_select",
@@ -114,22 +115,18 @@ def derived(
 
 def enrolment_years(bind: Bind) -> list[int]:
     """The 参保年度 that have rows in force (each read with `current(..., year=)`)."""
-    rows, files = models.table(models.CANONICAL_TABLES["enrolment"]), models.table("source_file")
-    stmt = (
-        select(rows.c.year)
-        .distinct()
-        .join(files, files.c.id == rows.c.file_id)
-        .where(files.c.status == "accepted", rows.c.year.is_not(None))
-        .order_by(rows.c.year)
-    )
-    with connection(bind) as conn:
-        return [int(y) for y in conn.execute(stmt).scalars()]
+    return [int(year) for year, _ in enrolment_in_force(bind)]
 
 
 def _current_from_sql(
     bind: Bind, kind: str, year: int | None, columns: Sequence[str] | None
 ) -> pl.DataFrame:
-    stmt, rows, order = in_force_select(kind)
+    # On PostgreSQL the enrolment in force is found first, as values; SQLite keeps the
+    # subquery, with which it reads the rows in primary-key order, unsorted (see below).
+    pairs = None
+    if kind == "enrolment" and _dialect(bind) == "postgresql":
+        pairs = enrolment_in_force(bind)
+    stmt, rows, order = in_force_select(kind, pairs)
     if year is not None:
         if kind != "enrolment":
             raise ValueError(f"only enrolment is in force per year, not {kind!r}")
@@ -141,8 +138,54 @@ def _current_from_sql(
     return read_frame(bind, stmt.order_by(*order), schema=schema, large=kind in LARGE_KINDS)
 
 
-def in_force_select(kind: str) -> tuple[Select[Any], Table, list[Any]]:
-    """The SELECT of `kind`'s rows in force (see `current`), its table and its row order."""
+def enrolment_in_force(bind: Bind) -> list[tuple[int, int]]:
+    """(year, file_id) of the enrolment in force, by year: per 参保年度, the newest accepted
+    file that holds rows of it (what `in_force_select("enrolment")` selects, as values)."""
+    rows, files = models.table(models.CANONICAL_TABLES["enrolment"]), models.table("source_file")
+    with connection(bind) as conn:
+        if conn.dialect.name == "postgresql":
+            # A loose index scan of (year, file_id): one index descent per pair, where a
+            # DISTINCT reads every row (2 ms against 600 ms for a city's 3.8M rows).
+            pairs = conn.execute(text(_PAIRS.format(table=rows.name))).all()
+        else:  # SQLite reads the covering index whole, fast enough for one county
+            pairs = conn.execute(
+                select(rows.c.year, rows.c.file_id).distinct().where(rows.c.year.is_not(None))
+            ).all()
+        seq = dict(
+            conn.execute(select(files.c.id, files.c.seq).where(files.c.status == "accepted")).all()
+        )
+    newest: dict[int, int] = {}
+    for year, file_id in pairs:
+        if file_id in seq and (year not in newest or seq[file_id] > seq[newest[year]]):
+            newest[year] = file_id
+    return sorted(newest.items())
+
+
+_PAIRS = """
+WITH RECURSIVE pairs AS (
+  (SELECT year, file_id FROM {table} WHERE year IS NOT NULL ORDER BY year, file_id LIMIT 1)
+  UNION ALL
+  SELECT later.year, later.file_id FROM pairs CROSS JOIN LATERAL (
+    SELECT r.year, r.file_id FROM {table} r
+    WHERE (r.year, r.file_id) > (pairs.year, pairs.file_id)
+    ORDER BY r.year, r.file_id LIMIT 1) later
+)
+SELECT year, file_id FROM pairs"""
+
+
+def _dialect(bind: Bind) -> str:
+    return str(bind.dialect.name)
+
+
+def in_force_select(
+    kind: str, enrolment: Sequence[tuple[int, int]] | None = None
+) -> tuple[Select[Any], Table, list[Any]]:
+    """The SELECT of `kind`'s rows in force (see `current`), its table and its row order.
+
+    `enrolment`: the (year, file_id) pairs in force (`enrolment_in_force`), given as values
+    instead of found by a subquery.  PostgreSQL then reads a city's extract by its index, and
+    plans an EXISTS against it as probes, not by hashing every row (the issues in force:
+    2.6 s to 0.01 s)."""
     if kind not in CURRENT_KINDS:
         raise ValueError(f"unknown kind {kind!r}; one of {CURRENT_KINDS}")
     files = models.table("source_file")
@@ -160,6 +203,8 @@ def in_force_select(kind: str) -> tuple[Select[Any], Table, list[Any]]:
             newest = newest.group_by(files.c.township_code)
         in_force = select(files.c.id).where(accepted, files.c.seq.in_(newest.scalar_subquery()))
         stmt = select(rows).where(rows.c.file_id.in_(in_force.scalar_subquery()))
+    elif kind == "enrolment" and enrolment is not None:
+        stmt = select(rows).where(tuple_(rows.c.year, rows.c.file_id).in_(list(enrolment)))
     elif kind == "enrolment":
         years = select(rows.c.year, rows.c.file_id).distinct().subquery()
         holding = (

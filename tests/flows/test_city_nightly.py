@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from config.settings import load_divisions, load_policy
 from flows.city import city_findings, run_city
 from flows.city_report import read_city
+from flows.commands import city_lines
 from flows.export import city_frame
 from tests.conftest import PG_ADMIN_URL
 from tests.flows.city_world import NANXIONG_FIGURES, NO_TARGETS, generate, install_policy
@@ -221,6 +222,9 @@ def test_failed_extract_and_resolve_steps_cost_only_what_depends_on_them(
     lechang, nanxiong = night["counties"]["440281"], night["counties"]["440282"]
     assert lechang["failed"].startswith("身份比对出错：IndexError")
     assert set(nanxiong["findings"]["rules_failed"]) == {"R11", "R16"}
+    said = city_lines(night)
+    assert "440281：本次未比对核查（身份比对出错：IndexError" in said
+    assert "  规则R16：本次未更新（乐昌市身份比对未完成），其核查结果保持原状。" in said
     after = city_findings(pg_url)
     keep = ["county_code", "key", "first_seen", "last_seen"]
     moved = after.filter(pl.col("last_seen") == date.fromisoformat(nights[1]))
@@ -259,6 +263,7 @@ def test_failed_extract_and_resolve_steps_cost_only_what_depends_on_them(
         patch.setattr(city, "_write_register", broken_register)
         night = run_city(inbox, nights[2], pg_url, home, workers=0, send=False)
     assert night["extracts"]["failed"].startswith("OSError")
+    assert city_lines(night).startswith("全市医保数据：未能备妥（OSError")
     assert night["counties"]["440281"]["failed"].startswith("接收出错：PermissionError")
     held = night["counties"]["440282"]["failed"]
     assert held.startswith("全市数据未能备妥：OSError") and "440281 的接收出错" not in held

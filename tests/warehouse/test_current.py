@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, text
 
 from tests.warehouse.conftest import add_file
 from transforms import frames
@@ -239,3 +241,47 @@ def test_a_new_township_file_needs_validating_for_both_its_kinds(engine: Engine)
     f = add_file(engine, "townships", WUJING)
     add_file(engine, "townships", ZHUJI, status="quarantined")
     assert db.files_to_validate(engine, "v1") == {"roster": [f], "village": [f]}
+
+
+# Files of the insurance source: (status, years of its rows) in the order recorded; the
+# accepted ones are put in force in a random order (their seq).
+_FILES = st.lists(
+    st.tuples(
+        st.sampled_from(["accepted", "accepted", "quarantined"]),
+        st.lists(st.one_of(st.none(), st.integers(2014, 2019)), min_size=1, max_size=6),
+    ),
+    min_size=0,
+    max_size=5,
+)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(files=_FILES, order=st.randoms(use_true_random=False))
+def test_enrolment_in_force_as_values_equals_the_subquery(
+    db_url: str, tmp_path, files: list[tuple[str, list[int | None]]], order
+) -> None:
+    """`enrolment_in_force` (a loose index scan on PostgreSQL) names exactly the rows the
+    subquery of `in_force_select` selects, and so do the values given back to it."""
+    engine = db.connect(db_url)
+    db.upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM enrolment"))
+            conn.execute(text("DELETE FROM source_file"))
+        seqs = list(range(1, len(files) + 1))
+        order.shuffle(seqs)
+        for (status, years), seq in zip(files, seqs, strict=True):
+            extra = {"seq": seq} if status == "accepted" else {}
+            f = add_file(engine, "insurance", status=status, **extra)
+            db.write_frame(engine, "enrolment", _rows("enrolment", f, len(years), year=years))
+        by_subquery, _, order_by = queries.in_force_select("enrolment")
+        pairs = queries.enrolment_in_force(engine)
+        by_values, _, _ = queries.in_force_select("enrolment", pairs)
+        want = db.read_frame(engine, by_subquery.order_by(*order_by))
+        assert db.read_frame(engine, by_values.order_by(*order_by)).equals(want)
+        assert sorted(set(zip(want["year"], want["file_id"], strict=True))) == pairs
+        assert db.enrolment_years(engine) == sorted(set(want["year"]))
+    finally:
+        engine.dispose()
