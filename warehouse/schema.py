@@ -70,7 +70,8 @@ def connect(
 
     With `county` (a multi-county deployment), every table is the county's own: the session's
     search path is the county's schema (`county_schema`), so the same SQL, migrations, COPY
-    and locks serve each county apart.  SQLite holds one county only and refuses.
+    and locks serve each county apart; its queries run without parallel workers of their
+    own (Dask's are the parallelism).  SQLite holds one county only and refuses.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -85,6 +86,10 @@ def connect(
         options = "-c timezone=UTC -c jit=off"
         if county is not None:
             options += f" -c search_path={county_schema(county)}"
+            # Many counties run on Dask: the workers are the parallelism.  A query's own
+            # parallel workers only oversubscribe the cores (a year of a city's enrolment
+            # in force read in 1.9 s without them, 2.8 s with).
+            options += " -c max_parallel_workers_per_gather=0"
             engine_options.setdefault("execution_options", {})[COUNTY_OPTION] = county
         engine = create_engine(
             parsed,

@@ -94,5 +94,7 @@ def test_sessions_have_no_jit_and_utc(pg_url: str, county: str | None) -> None:
         with engine.connect() as conn:
             assert conn.execute(text("SHOW jit")).scalar() == "off"
             assert conn.execute(text("SHOW timezone")).scalar() == "UTC"
+            workers = conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar()
+            assert (workers == "0") == (county is not None)  # a city's: Dask is the parallelism
     finally:
         engine.dispose()
