@@ -599,14 +599,7 @@ def city_nightly(
                 "全市医保数据运行的记录",
             )
             problem = problem or why
-        intakes: dict[str, dict[str, Any]] = {}
-        unread: dict[str, str] = {}
-        for c, taking in taken.items():
-            got, why = _settle(taking, f"{c} 的接收")
-            if got is None:
-                unread[c] = why or ""
-            else:
-                intakes[c] = got
+        intakes, unread = _settle_each(taken, "的接收")
         if unread and not problem:
             # Every county's judgement reads every county's 低保 roll and identities.
             problem = "、".join(f"{c} 的接收出错（{why}）" for c, why in unread.items())
@@ -659,6 +652,22 @@ def _settle(future: Any, what: str) -> tuple[Any, str | None]:
         return None, why
 
 
+def _settle_each(
+    futures: dict[str, Any], what: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Each county's task settled (`_settle`): the results of those that finished, and why
+    each other one failed (`what`: the step, said after the county's code in the log)."""
+    done: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    for county, future in futures.items():
+        got, why = _settle(future, f"{county} {what}")
+        if got is None:
+            failed[county] = why or ""
+        else:
+            done[county] = got
+    return done, failed
+
+
 def _judging(
     codes: list[str],
     intakes: dict[str, dict[str, Any]],
@@ -678,15 +687,9 @@ def _judging(
         held = f"全市数据未能备妥：{problem}"
         return {c: not_judged.submit(c, intakes[c], held) for c in codes}
     intakes = {**intakes, CITY_CODE: extracts}
-    resolving = {c: resolve.submit(c, intakes) for c in codes}
-    resolved: dict[str, dict[str, Any]] = {}
-    unresolved: dict[str, str] = {}
-    for c, future in resolving.items():
-        got, failed = _settle(future, f"{c} 的身份比对")
-        if got is None:
-            unresolved[c] = failed or ""
-        else:
-            resolved[c] = got
+    resolved, unresolved = _settle_each(
+        {c: resolve.submit(c, intakes) for c in codes}, "的身份比对"
+    )
     judging = {
         c: judge.submit(c, intakes, resolved, as_of, formats, send, unresolved) for c in resolved
     }

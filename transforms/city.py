@@ -22,7 +22,7 @@ from transforms import identity, ids
 from transforms.evidence import source_row
 from transforms.frames import FINDING, conform
 from transforms.reconcile import Reconciled, reconcile
-from transforms.rules import ACTIVE, RulesRun, _where, _who
+from transforms.rules import ACTIVE, RULE_FUNCTIONS, RulesRun, _where, _who
 from transforms.text import fmt
 
 __all__ = [
@@ -177,19 +177,21 @@ def judge(
     rules of NEEDS_EVERY_COUNTY are reported failed, not judged on part of the city: their
     findings stay as they were, rather than be resolved or raised for want of a roster."""
     registered = pl.concat([p["identity"] for p in persons.values()]).drop_nulls().unique()
+    held = NEEDS_EVERY_COUNTY if unresolved else ()
     result = reconcile(
-        data, as_of, policy, divisions, file_names, county=county, city_registered=registered
+        data,
+        as_of,
+        policy,
+        divisions,
+        file_names,
+        [code for code in RULE_FUNCTIONS if code not in held],
+        county=county,
+        city_registered=registered,
     )
     run = result.rules
     if unresolved:
         why = "、".join(county_names.get(c, c) for c in sorted(unresolved)) + "身份比对未完成"
-        held = set(NEEDS_EVERY_COUNTY)
-        merged = RulesRun(
-            run.findings.filter(~pl.col("rule").is_in(list(held))),
-            [r for r in run.ran if r not in held],
-            {**run.failed, **dict.fromkeys(NEEDS_EVERY_COUNTY, why)},
-            run.keyless,
-        )
+        merged = dataclasses.replace(run, failed={**run.failed, **dict.fromkeys(held, why)})
     else:
         every = pl.concat(list(persons.values()), how="diagonal_relaxed")
         city = city_rules(every, county_names, file_names)
